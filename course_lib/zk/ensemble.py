@@ -167,7 +167,8 @@ class Ensemble:
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self, timeout: float = 60.0) -> "Ensemble":
-        """Start every server that is not running, then wait until a quorum serves.
+        """Start every server that is not running, then wait until a quorum serves
+        (and, up to 10 s more, until every server serves).
 
         Raises ``ZooKeeperNotInstalled`` (what to install), ``ZooKeeperError`` when the
         folder holds a running ensemble of another size, ``ZooKeeperUnavailable`` when
@@ -185,6 +186,10 @@ class Ensemble:
                 self._check_port_free(server_id)
                 self._spawn(server_id, installation)
         self.wait_until(lambda st: self._has_quorum(st), timeout, "a quorum to serve")
+        try:  # the stragglers usually join within a second: show a complete ensemble
+            self.wait_until(lambda st: all(s.serving for s in st), 10.0, "every server to serve")
+        except ZooKeeperUnavailable:
+            pass
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -207,16 +212,18 @@ class Ensemble:
         self._signal(server_id, signal.SIGKILL)
         self._wait_gone(server_id, 5.0)
 
-    def restart(self, server_id: int, timeout: float = 30.0) -> None:
-        """Start server ``server_id`` again and wait until it serves (it rejoins as a
-        follower, or leads if the others need it).  ``ValueError`` if it is running."""
+    def restart(self, server_id: int, timeout: float = 30.0, wait: bool = True) -> None:
+        """Start server ``server_id`` again and, with ``wait``, wait until it serves (it
+        rejoins as a follower, or leads if the others need it).  ``ValueError`` if it
+        is running."""
         self._check_id(server_id)
         if self.pid(server_id) is not None:
             raise ValueError(f"ZooKeeper server {server_id} is already running")
         self._check_port_free(server_id)
         self._spawn(server_id, find_installation())
-        self.wait_until(lambda st: st[server_id - 1].serving, timeout,
-                        f"server {server_id} to serve")
+        if wait:
+            self.wait_until(lambda st: st[server_id - 1].serving, timeout,
+                            f"server {server_id} to serve")
 
     # -- observation -------------------------------------------------------------
 

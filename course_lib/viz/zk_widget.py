@@ -1,0 +1,226 @@
+"""``EnsembleWidget``: a live picture of the course's ZooKeeper ensemble.
+
+Servers are drawn on a ring (networkx layout), coloured by the mode each reports
+(``srvr``), with the leader linked to the followers it leads; a kazoo client, if given,
+is drawn linked to the server its session is on (found with ``cons``).  Buttons kill
+(SIGKILL) and restart each server's real process; "Live" polls the ensemble twice a
+second in an asyncio task on the kernel's loop, so the learner watches a new leader
+being elected.  Every button calls a public method (``kill``, ``restart``,
+``refresh``, ``start_live``, ``stop_live``) that code can call too; an action that
+makes no sense shows a message instead of raising.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import time
+from typing import Optional
+
+import ipywidgets as widgets
+import networkx as nx
+import plotly.graph_objects as go
+
+from course_lib.zk import Ensemble, ServerStatus, ZooKeeperError, four_letter_word
+
+MODE_COLOURS = {
+    "leader": "#f2a900", "standalone": "#f2a900", "follower": "#3b7dd8",
+    "observer": "#7aa6e8", "not serving": "#e8743b", "starting": "#e8743b", "down": "#a0a0a0",
+}
+
+
+class EnsembleWidget:
+    """View over an :class:`~course_lib.zk.Ensemble` (and optionally a kazoo client)."""
+
+    def __init__(self, ensemble: Optional[Ensemble] = None, client=None, interval: float = 0.5):
+        if not isinstance(interval, (int, float)) or not 0.1 <= interval <= 10:
+            raise ValueError(f"interval must be 0.1 to 10 seconds, not {interval!r}")
+        self.ensemble = ensemble if ensemble is not None else Ensemble.default()
+        self.client = client
+        self.interval = interval
+        self.statuses: list[ServerStatus] = []
+        self.client_server: Optional[int] = None
+        self.events: list[tuple[float, str]] = []
+        self._began = time.monotonic()
+        self._task: Optional[asyncio.Task] = None
+
+        layout = nx.circular_layout(nx.complete_graph(self.ensemble.ids))
+        self._xy = {i: (float(x), float(y)) for i, (x, y) in layout.items()}
+        self.figure = self._make_figure()
+        self.kill_buttons = {i: widgets.Button(description=f"kill {i}", button_style="danger",
+                                               layout=widgets.Layout(width="90px"))
+                             for i in self.ensemble.ids}
+        self.restart_buttons = {i: widgets.Button(description=f"restart {i}", button_style="success",
+                                                  layout=widgets.Layout(width="90px"))
+                                for i in self.ensemble.ids}
+        for i in self.ensemble.ids:
+            self.kill_buttons[i].on_click(lambda _, i=i: self.kill(i))
+            self.restart_buttons[i].on_click(lambda _, i=i: self.restart(i))
+        self.live_button = widgets.ToggleButton(description="Live", icon="play", value=False)
+        self.live_button.observe(self._on_live, "value")
+        self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
+        self.refresh_button.on_click(lambda _: self.refresh())
+        self.message = widgets.HTML()
+        self.log = widgets.HTML(layout=widgets.Layout(max_height="160px", overflow="auto"))
+        controls = widgets.VBox([
+            widgets.HBox([self.live_button, self.refresh_button]),
+            widgets.HBox(list(self.kill_buttons.values())),
+            widgets.HBox(list(self.restart_buttons.values())),
+            self.message,
+        ])
+        self.view = widgets.VBox([self.figure, controls, widgets.HTML("<b>Events</b>"), self.log])
+        self.refresh()
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.view._repr_mimebundle_(**kwargs)
+
+    # -- actions (the buttons call these) ----------------------------------------
+
+    def kill(self, server_id: int) -> bool:
+        """SIGKILL server ``server_id``; False (and a message) if that makes no sense."""
+        try:
+            self.ensemble.kill(server_id)
+        except (ValueError, ZooKeeperError) as error:
+            return self.say(str(error), ok=False)
+        self._event(f"you killed server {server_id} (SIGKILL)")
+        self.refresh()
+        return self.say(f"Killed server {server_id}. Watch the others elect a leader.")
+
+    def restart(self, server_id: int) -> bool:
+        """Start server ``server_id`` again (returns at once; it joins within ~1 s)."""
+        try:
+            self.ensemble.restart(server_id, wait=False)
+        except (ValueError, ZooKeeperError) as error:
+            return self.say(str(error), ok=False)
+        self._event(f"you restarted server {server_id}")
+        self.refresh()
+        return self.say(f"Restarted server {server_id}; it rejoins the ensemble.")
+
+    def refresh(self) -> list[ServerStatus]:
+        """Ask every server for its mode, log what changed, redraw."""
+        return self._show(*self._observe())
+
+    def start_live(self) -> None:
+        """Poll and redraw every ``interval`` seconds in a task on the running loop."""
+        if self._task is not None and not self._task.done():
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.say("Live updates need a running event loop (a Jupyter kernel).", ok=False)
+            return
+        self._task = loop.create_task(self._live())
+        self.live_button.value = True
+
+    def stop_live(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        self.live_button.value = False
+
+    def close(self) -> None:
+        self.stop_live()
+        self.view.close()
+
+    def say(self, text: str, ok: bool = True) -> bool:
+        colour = "#1a7f37" if ok else "#c62828"
+        self.message.value = f'<span style="color:{colour}">{html.escape(text)}</span>'
+        return ok
+
+    # -- internals ---------------------------------------------------------------
+
+    async def _live(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                # Asking the servers blocks on sockets: do it off the kernel's loop.
+                self._show(*await loop.run_in_executor(None, self._observe))
+                await asyncio.sleep(self.interval)
+        except asyncio.CancelledError:
+            pass
+
+    def _show(self, statuses: list[ServerStatus], client_server: Optional[int]) -> list[ServerStatus]:
+        previous = {s.id: s.mode for s in self.statuses}
+        for s in statuses:
+            if s.id in previous and previous[s.id] != s.mode:
+                self._event(f"server {s.id}: {previous[s.id]} → {s.mode}")
+        if self.client is not None and self.statuses and client_server != self.client_server:
+            where = f"server {client_server}" if client_server else "no server (reconnecting)"
+            self._event(f"your client's session is now on {where}")
+        self.statuses, self.client_server = statuses, client_server
+        self._redraw()
+        return statuses
+
+    def _observe(self) -> tuple[list[ServerStatus], Optional[int]]:
+        statuses = self.ensemble.status(timeout=0.5)
+        return statuses, self._find_client(statuses)
+
+    def _find_client(self, statuses: list[ServerStatus]) -> Optional[int]:
+        if self.client is None or not self.client.connected:
+            return None
+        session = f"sid=0x{self.client.client_id[0]:x}"
+        for s in statuses:
+            if s.serving:
+                try:
+                    if session in four_letter_word("127.0.0.1", s.client_port, "cons", 0.5):
+                        return s.id
+                except OSError:
+                    pass
+        return None
+
+    def _event(self, text: str) -> None:
+        self.events.append((time.monotonic() - self._began, text))
+        self.log.value = "<br>".join(f"{t:6.1f} s &nbsp; {html.escape(e)}"
+                                     for t, e in reversed(self.events[-50:]))
+
+    def _on_live(self, change) -> None:
+        if change["new"] and (self._task is None or self._task.done()):
+            self.start_live()
+        elif not change["new"] and self._task is not None:
+            self.stop_live()
+
+    def _make_figure(self) -> go.FigureWidget:
+        figure = go.FigureWidget(layout=go.Layout(
+            width=460, height=400, showlegend=False, margin=dict(l=10, r=10, t=40, b=10),
+            xaxis=dict(visible=False, range=[-1.6, 1.6]),
+            yaxis=dict(visible=False, range=[-1.6, 1.6], scaleanchor="x"),
+            title="ZooKeeper ensemble", plot_bgcolor="white"))
+        figure.add_scatter(uid="leads", mode="lines", line=dict(color="#f2a900", width=3),
+                           hoverinfo="skip")
+        figure.add_scatter(uid="client-link", mode="lines", line=dict(color="#2e7d32", dash="dot"),
+                           hoverinfo="skip")
+        figure.add_scatter(uid="servers", mode="markers+text", textposition="middle center",
+                           marker=dict(size=64, line=dict(color="#333", width=1)),
+                           textfont=dict(color="white", size=11), hoverinfo="text")
+        figure.add_scatter(uid="client", mode="markers+text", text=["your client"],
+                           textposition="bottom center", marker=dict(size=18, color="#2e7d32",
+                                                                     symbol="square"))
+        return figure
+
+    def _redraw(self) -> None:
+        ids = [s.id for s in self.statuses]
+        leader = next((s.id for s in self.statuses if s.mode == "leader"), None)
+        lead_x, lead_y = [], []
+        if leader is not None:
+            for s in self.statuses:
+                if s.mode == "follower":
+                    lead_x += [self._xy[leader][0], self._xy[s.id][0], None]
+                    lead_y += [self._xy[leader][1], self._xy[s.id][1], None]
+        client_xy = (0.0, 0.0)
+        link_x, link_y = [], []
+        if self.client_server is not None:
+            sx, sy = self._xy[self.client_server]
+            client_xy = (sx * 1.45, sy * 1.45)
+            link_x, link_y = [sx, client_xy[0]], [sy, client_xy[1]]
+        with self.figure.batch_update():
+            leads, link, servers, client = self.figure.data
+            leads.x, leads.y = lead_x, lead_y
+            link.x, link.y = link_x, link_y
+            servers.x = [self._xy[i][0] for i in ids]
+            servers.y = [self._xy[i][1] for i in ids]
+            servers.text = [f"{s.id}<br>{s.mode}" for s in self.statuses]
+            servers.hovertext = [f"server {s.id} on 127.0.0.1:{s.client_port}, pid {s.pid}"
+                                 for s in self.statuses]
+            servers.marker.color = [MODE_COLOURS.get(s.mode, "#e8743b") for s in self.statuses]
+            client.visible = self.client is not None and self.client_server is not None
+            client.x, client.y = [client_xy[0]], [client_xy[1]]
