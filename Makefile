@@ -10,12 +10,14 @@ STAMP   := $(VENV)/.installed
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # pytest workers: 2 on the 2-core machines the course is built for.
 JOBS    ?= 2
+# JupyterLab refuses to run as root without this flag (containers, CI machines).
+LAB_FLAGS ?= $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 .PHONY: lab test install system-packages zk-start zk-status zk-stop bench clean
 
 lab: install
 	$(PY) -m course_lib.zk start
-	$(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb
+	$(VENV)/bin/jupyter lab $(LAB_FLAGS) notebooks/00_start_here.ipynb
 
 test: install
 	$(PY) -m pytest -n $(JOBS) --dist loadscope --nbval-lax --nbval-current-env \
