@@ -168,7 +168,8 @@ def test_missing_java_is_reported_with_the_install_command(tmp_path, monkeypatch
 
 
 def test_session_ensemble_reports_modes_and_whitelisted_words(session_ensemble):
-    statuses = session_ensemble.status()
+    # A lesson running beside this test may be restarting a server: wait for all three.
+    statuses = session_ensemble.wait_until(lambda st: all(s.serving for s in st), timeout=30)
     assert sorted(s.mode for s in statuses) == ["follower", "follower", "leader"]
     port = statuses[0].client_port
     assert four_letter_word("127.0.0.1", port, "ruok") == "imok"

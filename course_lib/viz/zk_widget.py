@@ -224,3 +224,5 @@ class EnsembleWidget:
             servers.marker.color = [MODE_COLOURS.get(s.mode, "#e8743b") for s in self.statuses]
             client.visible = self.client is not None and self.client_server is not None
             client.x, client.y = [client_xy[0]], [client_xy[1]]
+            client.text = ["your client"]
+            client.marker.color = "#2e7d32"

@@ -10,6 +10,7 @@ is established within ``connect_timeout`` seconds it fails then, both with
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -64,6 +65,16 @@ def resolve_hosts(hosts: str | None = None, start: bool = True) -> str:
     return ensemble.hosts
 
 
+def _quiet_kazoo_warnings() -> None:
+    """kazoo logs every dropped connection as a warning; with no logging configured,
+    Python prints those in red under notebook cells.  Unless the user configured the
+    ``kazoo`` logger, keep them out (state changes reach listeners either way)."""
+    logger = logging.getLogger("kazoo")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+
+
 def connect(hosts: str | None = None, *, timeout: float = 4.0, connect_timeout: float = 8.0,
             start: bool = True, **kazoo_options) -> KazooClient:
     """A started ``KazooClient`` with a ``timeout``-second session.
@@ -79,6 +90,7 @@ def connect(hosts: str | None = None, *, timeout: float = 4.0, connect_timeout: 
     began = time.monotonic()
     if not reachable(hosts, timeout=min(1.0, connect_timeout)):
         raise ZooKeeperUnavailable(f"nothing is listening at {hosts}. {START_HINT}")
+    _quiet_kazoo_warnings()
     kazoo_options.setdefault("connection_retry", {"max_tries": -1, "delay": 0.1, "max_delay": 1.0})
     client = KazooClient(hosts=hosts, timeout=timeout, **kazoo_options)
     try:
