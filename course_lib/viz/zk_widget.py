@@ -23,6 +23,8 @@ import plotly.graph_objects as go
 
 from course_lib.zk import Ensemble, ServerStatus, ZooKeeperError, four_letter_word
 
+from .live import LiveTask
+
 MODE_COLOURS = {
     "leader": "#f2a900", "standalone": "#f2a900", "follower": "#3b7dd8",
     "observer": "#7aa6e8", "not serving": "#e8743b", "starting": "#e8743b", "down": "#a0a0a0",
@@ -42,7 +44,8 @@ class EnsembleWidget:
         self.client_server: Optional[int] = None
         self.events: list[tuple[float, str]] = []
         self._began = time.monotonic()
-        self._task: Optional[asyncio.Task] = None
+        self.live = LiveTask(self._live_frame, interval,
+                             on_error=lambda e: self.say(f"live updates stopped: {e}", ok=False))
 
         layout = nx.circular_layout(nx.complete_graph(self.ensemble.ids))
         self._xy = {i: (float(x), float(y)) for i, (x, y) in layout.items()}
@@ -102,20 +105,12 @@ class EnsembleWidget:
 
     def start_live(self) -> None:
         """Poll and redraw every ``interval`` seconds in a task on the running loop."""
-        if self._task is not None and not self._task.done():
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+        if not self.live.start():
             self.say("Live updates need a running event loop (a Jupyter kernel).", ok=False)
-            return
-        self._task = loop.create_task(self._live())
-        self.live_button.value = True
+        self.live_button.value = self.live.running
 
     def stop_live(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        self.live.stop()
         self.live_button.value = False
 
     def close(self) -> None:
@@ -129,15 +124,9 @@ class EnsembleWidget:
 
     # -- internals ---------------------------------------------------------------
 
-    async def _live(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while True:
-                # Asking the servers blocks on sockets: do it off the kernel's loop.
-                self._show(*await loop.run_in_executor(None, self._observe))
-                await asyncio.sleep(self.interval)
-        except asyncio.CancelledError:
-            pass
+    async def _live_frame(self) -> None:
+        # Asking the servers blocks on sockets: do it off the kernel's loop.
+        self._show(*await asyncio.get_running_loop().run_in_executor(None, self._observe))
 
     def _show(self, statuses: list[ServerStatus], client_server: Optional[int]) -> list[ServerStatus]:
         previous = {s.id: s.mode for s in self.statuses}
@@ -174,9 +163,9 @@ class EnsembleWidget:
                                      for t, e in reversed(self.events[-50:]))
 
     def _on_live(self, change) -> None:
-        if change["new"] and (self._task is None or self._task.done()):
+        if change["new"] and not self.live.running:
             self.start_live()
-        elif not change["new"] and self._task is not None:
+        elif not change["new"] and self.live.running:
             self.stop_live()
 
     def _make_figure(self) -> go.FigureWidget:

@@ -1,4 +1,5 @@
-"""Test session set-up: a real ZooKeeper ensemble of the tests' own.
+"""Test session set-up (for tests/, notebooks/ and solutions/ alike): a real ZooKeeper
+ensemble of the tests' own.
 
 The session starts a 3-server ensemble in a temporary folder on free ports (from 22181
 on) and points the course at it (``COURSE_ZK_DIR`` / ``COURSE_ZK_PORT``), so library
