@@ -7,8 +7,29 @@ comparing callbacks.  Time is in milliseconds (floats allowed) and only moves fo
 
 from __future__ import annotations
 
+import gc
 import heapq
-from typing import Any, Callable, Optional
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Optional
+
+# While events run, the young generation of CPython's collector fills with short-lived
+# messages and each collection also walks the growing trace: about 40 % of a run's time
+# at the default trace level.  Collecting less often while the clock runs (and normally
+# again afterwards) keeps memory bounded and removes most of that cost.
+_RUN_GC_THRESHOLD = 20_000
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    saved = gc.get_threshold()
+    if saved[0] >= _RUN_GC_THRESHOLD or saved[0] == 0:  # already raised (nested), or disabled
+        yield
+        return
+    gc.set_threshold(_RUN_GC_THRESHOLD, *saved[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
 
 
 class Scheduler:
@@ -60,6 +81,10 @@ class Scheduler:
         """
         if time < self.now:
             raise ValueError(f"cannot run back to {time} ms: the clock is at {self.now} ms")
+        with _fewer_collections():
+            return self._run_until(time, stop)
+
+    def _run_until(self, time: float, stop: Optional[Callable[[], bool]]) -> bool:
         heap = self._heap
         pop = heapq.heappop
         if stop is None:
