@@ -22,6 +22,7 @@ from .runner import OperationFailed, RunReport, percentile, run_workload
 from .simulate import simulate_history
 from .stores import LossyKV, MemoryKV, MemoryRegister, StaleRegister
 from .workloads import Workload, cas_workload, kv_workload, register_workload
+from .zk_reads import ExperimentResult, StaleRead, find_stale_reads, stale_read_experiment
 
 __all__ = [
     "Operation", "check", "CheckResult", "PartitionResult", "Evidence",
@@ -32,4 +33,5 @@ __all__ = [
     "Fault", "FaultInterval", "ProcessNemesis", "random_schedule",
     "SIM_FAULT_KINDS", "SimFault", "SimNemesis", "random_sim_schedule",
     "OperationFailed", "RunReport", "percentile", "run_workload",
+    "ExperimentResult", "StaleRead", "find_stale_reads", "stale_read_experiment",
 ]
