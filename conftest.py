@@ -15,7 +15,7 @@ import tempfile
 
 import pytest
 
-from course_lib.zk import Ensemble, free_base_port
+from course_lib.zk import Ensemble, ZooKeeperError, free_base_port
 
 
 def pytest_configure(config):
@@ -23,12 +23,21 @@ def pytest_configure(config):
         return  # an xdist worker: the controller started the ensemble, env is inherited
     os.environ.pop("ZK_HOSTS", None)
     folder = tempfile.mkdtemp(prefix="course-zk-tests-")
-    port = free_base_port(3, start=22181)
+    # Two pytest sessions starting at once could both find the same ports free: start
+    # each search at a place of its own, and move on if the ports were taken meanwhile.
+    for attempt in range(3):
+        port = free_base_port(3, start=22181 + 10 * ((os.getpid() + attempt * 17) % 80))
+        ensemble = Ensemble(3, base_dir=folder, base_port=port)
+        try:
+            ensemble.start()
+            break
+        except ZooKeeperError:
+            ensemble.stop()
+            if attempt == 2:
+                raise
     os.environ["COURSE_ZK_DIR"] = folder
     os.environ["COURSE_ZK_PORT"] = str(port)
-    ensemble = Ensemble(3, base_dir=folder, base_port=port)
     config._course_zk = ensemble
-    ensemble.start()
 
 
 def pytest_unconfigure(config):
@@ -50,7 +59,7 @@ def session_ensemble() -> Ensemble:
 def private_ensemble(tmp_path_factory):
     """A 3-server ensemble for one test that kills and restarts servers."""
     ensemble = Ensemble(3, base_dir=tmp_path_factory.mktemp("zk"),
-                        base_port=free_base_port(3, start=30181))
+                        base_port=free_base_port(3, start=30181 + 10 * (os.getpid() % 60)))
     ensemble.start()
     yield ensemble
     ensemble.stop()

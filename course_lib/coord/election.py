@@ -96,8 +96,7 @@ class LeaderElection:
                     raise CoordinationError(f"candidate {self.identifier!r} vanished: session expired")
                 ahead = [e for e in entries if e < mine]
                 if ahead:
-                    path = f"{self._waitlist.parent}/{ahead[-1].name}"
-                    if self._waitlist.call("exists", path, watch=self._check) is not None:
+                    if self._waitlist.watch(ahead[-1], self._check):
                         return
                     # It went between listing and watching: look again.
                     threading.Thread(target=self._evaluate, daemon=True).start()

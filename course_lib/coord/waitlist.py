@@ -100,6 +100,20 @@ class Waitlist(Recipe):
             if not self._wait_gone(ahead[-1], deadline):
                 return False
 
+    def watch(self, entry: Entry, callback) -> bool:
+        """Call ``callback(event)`` once when ``entry`` changes or goes; False (and no
+        watch left behind) if it is already gone.
+
+        ``get`` with a watch, not ``exists``: on a missing node ``exists`` would leave a
+        watch for its creation, which never comes — one stray watch per race, for the
+        life of the session.
+        """
+        try:
+            self.call("get", f"{self.parent}/{entry.name}", watch=callback)
+        except NoNodeError:
+            return False
+        return True
+
     def _wait_gone(self, entry: Entry, deadline: Optional[float]) -> bool:
         gone = threading.Event()
         waiting = True
@@ -109,7 +123,7 @@ class Waitlist(Recipe):
                 self.wakeups += 1
             gone.set()
 
-        if self.call("exists", f"{self.parent}/{entry.name}", watch=on_change) is None:
+        if not self.watch(entry, on_change):
             return True
         try:
             while not gone.is_set():

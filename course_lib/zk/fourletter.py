@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 
-WORDS = ("ruok", "srvr", "stat", "mntr", "envi", "conf", "cons")
+WORDS = ("ruok", "srvr", "stat", "mntr", "envi", "conf", "cons", "wchs", "wchc", "wchp")
 
 NOT_SERVING = "This ZooKeeper instance is not currently serving requests"
 
