@@ -39,6 +39,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import (BadVersionError, KazooException, NoChildrenForEphemeralsError,
                               NodeExistsError, NoNodeError, NotEmptyError)
 
+from course_lib.viz.live import LiveTask
 from course_lib.zk import Ensemble, four_letter_word
 from course_lib.zk.fourletter import WORDS
 
@@ -128,7 +129,7 @@ class ZnodeWidget:
         self.events: list[tuple[float, str]] = []
         self.refreshes = 0
         self._began = time.monotonic()
-        self._task: Optional[asyncio.Task] = None
+        self._live_task = LiveTask(self._live_frame, interval)
 
         self.figure = go.FigureWidget(layout=go.Layout(
             height=420, margin=dict(l=5, r=5, t=40, b=5), title=f"znodes under {root}"))
@@ -299,25 +300,17 @@ class ZnodeWidget:
 
     def start_live(self) -> None:
         """Refresh every ``interval`` seconds in a task on the running loop."""
-        if self._task is not None and not self._task.done():
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+        if not self._live_task.start():
             self.say("Live updates need a running event loop (a Jupyter kernel).", ok=False)
-            return
-        self._task = loop.create_task(self._live())
-        self.live_button.value = True
+        self.live_button.value = self.live
 
     def stop_live(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        self._live_task.stop()
         self.live_button.value = False
 
     @property
     def live(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._live_task.running
 
     def close(self) -> None:
         self.stop_live()
@@ -361,19 +354,13 @@ class ZnodeWidget:
         self.say(text, ok=False)
         return None
 
-    async def _live(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while True:
-                try:  # reading blocks on the network: do it off the kernel's loop
-                    nodes = await loop.run_in_executor(None, self.snapshot)
-                except (KazooException, TimeoutError) as error:
-                    self.say(f"could not read {self.root}: {error or type(error).__name__}", ok=False)
-                else:
-                    self._show(nodes)
-                await asyncio.sleep(self.interval)
-        except asyncio.CancelledError:
-            pass
+    async def _live_frame(self) -> None:
+        try:  # reading blocks on the network: do it off the kernel's loop
+            nodes = await asyncio.get_running_loop().run_in_executor(None, self.snapshot)
+        except (KazooException, TimeoutError) as error:
+            self.say(f"could not read {self.root}: {error or type(error).__name__}", ok=False)
+        else:
+            self._show(nodes)
 
     def _show(self, nodes: list[Znode]) -> list[Znode]:
         new = {n.path: n for n in nodes}
@@ -459,7 +446,7 @@ class ZnodeWidget:
     def _on_live(self, change) -> None:
         if change["new"] and not self.live:
             self.start_live()
-        elif not change["new"] and self._task is not None:
+        elif not change["new"] and self.live:
             self.stop_live()
 
 
