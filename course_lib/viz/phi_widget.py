@@ -18,7 +18,6 @@ message in the widget.  ``close()`` also closes the cluster: its processes are k
 
 from __future__ import annotations
 
-import asyncio
 import html
 import math
 import time
@@ -29,6 +28,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from course_lib.viz.live import LiveTask
 from course_lib.detect.cluster import HeartbeatCluster
 from course_lib.detect.distributions import density
 
@@ -64,7 +64,9 @@ class PhiWidget:
         self._marks: deque[tuple[float, float, str]] = deque()
         self._was_suspected: set[str] = set()
         self._frames = 0
-        self._task: Optional[asyncio.Task] = None
+        self._live = LiveTask(self._live_frame, 1.0 / self.fps,
+                              on_error=lambda e: self.say(f"live updates stopped: {e}", ok=False))
+        self._last_frame = 0.0
         self._closed = False
         self._last_sample = None
 
@@ -214,7 +216,7 @@ class PhiWidget:
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._live.running
 
     def start(self) -> bool:
         """Start redrawing (and advancing a simulation) on the running asyncio loop."""
@@ -222,36 +224,23 @@ class PhiWidget:
             return self.say("this widget is closed", ok=False)
         if self.running:
             return True
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+        self._last_frame = time.perf_counter()
+        if not self._live.start():
             return self.say("live updates need a running event loop (a Jupyter kernel); "
                             "call step() instead", ok=False)
-        self._task = loop.create_task(self._live())
         return self.say("live")
 
     def stop(self) -> None:
         """Stop the live task (the cluster keeps running)."""
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        self._live.stop()
         if not self._closed:
             self.say("paused")
 
-    async def _live(self) -> None:
-        period = 1.0 / self.fps
-        last = time.perf_counter()
-        try:
-            while True:
-                await asyncio.sleep(max(0.0, period - (time.perf_counter() - last)))
-                now = time.perf_counter()
-                self.cluster.advance((now - last) * self.speed)
-                last = now
-                self.render()
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # shown in the widget: a live loop has no caller
-            self.say(f"live updates stopped: {error}", ok=False)
+    def _live_frame(self) -> None:
+        now = time.perf_counter()
+        self.cluster.advance((now - self._last_frame) * self.speed)
+        self._last_frame = now
+        self.render()
 
     def step(self, dt: Optional[float] = None) -> None:
         """One frame by hand: advance the cluster ``dt`` seconds (default: one frame at
