@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
 from ..chapter.consensus import ConsensusProtocol, Proposal, ProposalResponse
-from ..sim import Process, Simulation
+from ..sim import Process, SimulatedSystem, Simulation
 
 
 class ChapterHost(Process):
@@ -54,7 +54,7 @@ class ChapterHost(Process):
             send(self.node_id, dst, m)
 
 
-class ChapterCluster:
+class ChapterCluster(SimulatedSystem):
     """``n`` nodes ``n1..nn`` running the chapter's protocol over one simulated network."""
 
     def __init__(self, n: int = 3, seed: int = 0, *, latency_ms=(1, 20),
@@ -73,20 +73,6 @@ class ChapterCluster:
         self.proposals: list = []        # (time, node, pid, key, value)
         self.decisions: list = []        # (time, node, key, value) as receive_proposal decides
         self.outcomes: list = []         # (time, node, key, value, result) as propose returns
-
-    @property
-    def now(self) -> float:
-        return self.sim.now
-
-    @property
-    def trace(self):
-        return self.sim.trace
-
-    def trace_digest(self) -> str:
-        return self.sim.trace_digest()
-
-    def run_for(self, ms: float) -> None:
-        self.sim.run_for(ms)
 
     def _check(self, nid: str) -> ChapterHost:
         host = self.hosts.get(nid) if isinstance(nid, str) else None

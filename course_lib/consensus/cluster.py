@@ -15,15 +15,15 @@ random comes from ``seed``, so the same seed and the same calls give the same tr
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Iterable, Optional
 
-from ..sim import Simulation
+from ..sim import SimulatedSystem, Simulation
 from .host import PaxosHost
 from .messages import ZERO, HardState
 from .paxos import PaxosConfig, majority
 
 
-class PaxosCluster:
+class PaxosCluster(SimulatedSystem):
     """``n`` Paxos nodes ``n1..nn``, each proposer, acceptor and learner."""
 
     def __init__(self, n: int = 5, seed: int = 0, *, config: Optional[PaxosConfig] = None,
@@ -52,28 +52,6 @@ class PaxosCluster:
             host = PaxosHost(nid, self.node_ids, self, config)
             self.hosts[nid] = host
             self.sim.add(host)
-
-    # -- time -------------------------------------------------------------------------------
-    @property
-    def now(self) -> float:
-        return self.sim.now
-
-    @property
-    def network(self):
-        return self.sim.network
-
-    @property
-    def trace(self):
-        return self.sim.trace
-
-    def trace_digest(self) -> str:
-        return self.sim.trace_digest()
-
-    def run_for(self, ms: float) -> None:
-        self.sim.run_for(ms)
-
-    def run_until(self, predicate: Callable[[], bool], timeout_ms: float) -> bool:
-        return self.sim.run_until(predicate, timeout_ms)
 
     # -- clients ----------------------------------------------------------------------------
     def _check(self, nid: str) -> PaxosHost:

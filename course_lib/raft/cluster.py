@@ -14,10 +14,10 @@ seed and the same calls give the same :attr:`trace` (compare :meth:`trace_digest
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Optional
+from typing import Iterable, Optional
 
 from ..check.history import Operation
-from ..sim import Simulation
+from ..sim import SimulatedSystem, Simulation
 from .client import ClientTimeout, RaftClient
 from .errors import ConfChangeInProgress, NotLeader
 from .host import RaftHost
@@ -34,7 +34,7 @@ def _ms(name: str, v) -> float:
     return float(v)
 
 
-class SimCluster:
+class SimCluster(SimulatedSystem):
     """``n`` Raft servers ``n1..nn`` (plus clients) over one simulated network."""
 
     def __init__(self, n: int = 5, seed: int = 0, *,
@@ -92,29 +92,6 @@ class SimCluster:
         self.hosts[nid] = host
         self.sim.add(host)
         return host
-
-    # -- time -----------------------------------------------------------------------------
-    @property
-    def now(self) -> float:
-        return self.sim.now
-
-    @property
-    def network(self):
-        return self.sim.network
-
-    @property
-    def trace(self):
-        """Every event so far: ``TraceEvent(time, kind, node, details)``."""
-        return self.sim.trace
-
-    def trace_digest(self) -> str:
-        return self.sim.trace_digest()
-
-    def run_for(self, ms: float) -> None:
-        self.sim.run_for(ms)
-
-    def run_until(self, predicate: Callable[[], bool], timeout_ms: float) -> bool:
-        return self.sim.run_until(predicate, timeout_ms)
 
     # -- views ----------------------------------------------------------------------------
     def _check_server(self, nid: str) -> RaftHost:

@@ -14,9 +14,10 @@ from .process import Process
 from .rand import RandomStreams
 from .scheduler import Scheduler
 from .simulation import Simulation
+from .system import SimulatedSystem
 from .trace import Trace, TraceEvent
 
 __all__ = [
-    "InFlight", "Nemesis", "Network", "Process", "RandomStreams", "Scheduler", "Simulation",
+    "InFlight", "Nemesis", "Network", "Process", "RandomStreams", "Scheduler", "SimulatedSystem", "Simulation",
     "Trace", "TraceEvent",
 ]
