@@ -1,0 +1,456 @@
+"""Checks of exercise 3, fault tolerance (練習 3 實現容錯機制).
+
+1. failure detection: the learner's phi accrual detector against the closed form of the
+   normal tail, its window and floor, monotonic and finite however long the silence;
+2. automatic recovery: the learner's recovery manager driven by the course's
+   :class:`~course_lib.detect.PhiAccrualDetector` through a seeded heartbeat scenario,
+   its events compared with what the detector's suspicions imply;
+3. data backup: round trip, a crash before the backup was durable (``os.fsync`` made
+   to fail) leaves the previous one, a damaged file is refused;
+4. load balancing: consistent hashing's spread, minimal movement, health;
+5. hot standby: real ZooKeeper sessions; take-over time after the primary's client
+   stops, fencing tokens checked by a :class:`~course_lib.coord.FencedStorage`.
+
+Each check calls the learner's code on its own thread first, so code still marked
+``raise NotImplementedError`` fails at once; every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from . import expect
+from .ex1 import Run, bounded, stop, wait_until
+
+NODE_CRASHED = "node_crashed"
+NODE_RECOVERED = "node_recovered"
+
+
+# -- 1. failure detection ----------------------------------------------------------------
+
+def reference_phi(elapsed: float, mean: float, std: float) -> float:
+    """-log10 P(X > elapsed) for X ~ Normal(mean, std), exact far into the tail."""
+    from course_lib.detect import tails
+
+    return tails.normal_phi((elapsed - mean) / std)
+
+
+def window_stats(intervals, window: int, min_std: float) -> tuple[float, float]:
+    last = intervals[-window:]
+    mean = sum(last) / len(last)
+    std = math.sqrt(sum((x - mean) ** 2 for x in last) / len(last))
+    return mean, max(std, min_std)
+
+
+def close(a: float, b: float, rel: float = 1e-6) -> bool:
+    return isinstance(a, (int, float)) and math.isfinite(a) and abs(a - b) <= rel * max(1.0, abs(b))
+
+
+def failure_detection(PhiAccrual) -> str:
+    rng = random.Random(3)
+    intervals = [max(0.05, rng.gauss(1.0, 0.2)) for _ in range(40)]
+    detector = PhiAccrual(window=100, min_std=0.05)
+    now = 100.0
+    detector.heartbeat(now)
+    first = detector.phi(now + 5.0)
+    expect(first == 0.0, f"with one heartbeat (no interval measured yet) phi should be 0.0, "
+                         f"got {first!r}")
+    for interval in intervals:
+        now += interval
+        detector.heartbeat(now)
+    mean, std = window_stats(intervals, 100, 0.05)
+    for elapsed in (0.0, 0.5, 1.0, 1.3, 2.0, 3.0):
+        got, want = detector.phi(now + elapsed), reference_phi(elapsed, mean, std)
+        expect(close(got, want),
+               f"after 40 intervals (mean {mean:.4f} s, std {std:.4f} s), {elapsed} s after the "
+               f"last heartbeat phi should be -log10(0.5 * erfc(z / sqrt(2))) = {want:.6f} with "
+               f"z = (elapsed - mean) / std; got {got!r} (population std: divide by n)")
+
+    previous, grid = -1.0, [i * 0.05 for i in range(400)] + [25, 40, 60, 100, 1e3, 1e4, 1e6]
+    for elapsed in grid:
+        try:
+            value = detector.phi(now + elapsed)
+        except (ValueError, OverflowError, ZeroDivisionError) as error:
+            value = f"{type(error).__name__}: {error}"
+        expect(isinstance(value, (int, float)) and math.isfinite(value),
+               f"phi {elapsed:g} s after the last heartbeat is {value!r}: it must stay finite "
+               "however long the silence (erfc underflows to 0 past z ~ 38: work with the "
+               "logarithm of the tail there, e.g. its asymptotic series)")
+        expect(value >= previous - 1e-9 and value >= 0.0,
+               f"phi went down from {previous:.6f} to {value:.6f} as the silence grew to "
+               f"{elapsed:g} s: it must be non-negative and non-decreasing between heartbeats")
+        previous = value
+    for elapsed in (40, 100, 1e3):
+        got, want = detector.phi(now + elapsed), reference_phi(elapsed, mean, std)
+        expect(close(got, want, 1e-3),
+               f"{elapsed:g} s after the last heartbeat (z = {(elapsed - mean) / std:.0f}) phi "
+               f"should be {want:.4f}, got {got!r}")
+
+    regular = PhiAccrual(window=10, min_std=0.1)
+    t = 0.0
+    regular.heartbeat(t)
+    for interval in [1.0] * 50 + [3.0] * 10:
+        t += interval
+        regular.heartbeat(t)
+    got, want = regular.phi(t + 3.0), reference_phi(3.0, 3.0, 0.1)
+    expect(close(got, want),
+           f"window=10: after 50 intervals of 1 s then 10 of 3 s, only the last 10 count "
+           f"(mean 3 s, std 0 -> floored at min_std=0.1), so 3 s after the last heartbeat phi "
+           f"should be {want:.5f}; got {got!r} (drop the oldest interval from the running "
+           "sums when the window is full)")
+    got, want = regular.phi(t + 3.1), reference_phi(3.1, 3.0, 0.1)
+    expect(close(got, want), f"with std floored at min_std=0.1, phi 3.1 s after the last "
+                             f"heartbeat should be {want:.5f}; got {got!r}")
+
+    big = PhiAccrual(window=10_000, min_std=0.05)
+    began, t, calls = time.monotonic(), 0.0, 0
+    for _ in range(12_000):
+        t += 1.0 + (calls % 7) * 0.01
+        big.heartbeat(t)
+        big.phi(t + 0.5)
+        calls += 1
+        if time.monotonic() - began > 3.0:
+            break
+    spent = time.monotonic() - began
+    expect(calls == 12_000,
+           f"with window=10000, {calls} heartbeat()+phi() calls took {spent:.1f} s: keep "
+           "running sums of the intervals and of their squares (O(1) per call) instead of "
+           "recomputing the statistics over the window")
+    return ("phi matches the normal tail's closed form; non-decreasing and finite up to a "
+            f"silence of 1e6 s; window and std floor respected; {spent * 1e6 / 12_000:.0f} µs "
+            "per heartbeat+phi with a 10,000-interval window")
+
+
+# -- 2. automatic recovery ------------------------------------------------------------------
+
+class Tape:
+    """Heartbeats of a seeded scenario: each node beats every ~1 s except while silent."""
+
+    SILENT = {"a": [(45.0, math.inf)], "b": [(10.0, 15.0)], "c": [(20.0, 40.0)],
+              "d": [(30.0, math.inf)]}
+
+    def __init__(self, seed: int):
+        rng = random.Random(seed)
+        self.beats: list[tuple[float, str]] = []
+        for node, silences in self.SILENT.items():
+            t = rng.uniform(0.0, 1.0)
+            while t < 60.0:
+                if not any(start <= t < end for start, end in silences):
+                    self.beats.append((t, node))
+                t += max(0.5, rng.gauss(1.0, 0.08))
+        self.beats.sort()
+
+    def detector(self):
+        from course_lib.detect import PhiAccrualDetector
+
+        return PhiAccrualDetector(threshold=8.0, min_std_dev=0.1, first_heartbeat_estimate=1.0)
+
+
+def expected_events(tape: Tape, times) -> list[tuple[float, str, str]]:
+    """What the detector's suspicions imply, node ``a`` (the manager itself) excluded."""
+    detector, failed, events, beats = tape.detector(), set(), [], iter(tape.beats)
+    pending = next(beats, None)
+    for now in times:
+        while pending is not None and pending[0] <= now:
+            detector.heartbeat(pending[1], pending[0])
+            pending = next(beats, None)
+        suspected = set(detector.suspected(now)) - {"a"}
+        events += [(now, NODE_CRASHED, n) for n in sorted(suspected - failed)]
+        events += [(now, NODE_RECOVERED, n) for n in sorted(failed - suspected)]
+        failed = suspected
+    return events
+
+
+def automatic_recovery(RecoveryManager) -> str:
+    tape, times = Tape(seed=2024), [i * 0.25 for i in range(1, 241)]
+    expected = expected_events(tape, times)
+    detector, fetched = tape.detector(), []
+    snapshots = {"b": (3, 17, {"x": "b"}), "c": (4, 2, {"x": "c"}), "d": (9, 99, {"x": "d"})}
+
+    def fetch_state(node):
+        fetched.append(node)
+        return snapshots.get(node)
+
+    manager = RecoveryManager("a", ["a", "b", "c", "d"], detector, fetch_state)
+    calls: list[tuple[float, str, str]] = []
+    clock = {"now": 0.0}
+
+    def on_crash(node):
+        calls.append((clock["now"], NODE_CRASHED, node))
+        if node == "d":
+            raise RuntimeError("the pager is down")
+
+    manager.register_handler(NODE_CRASHED, on_crash)
+    beats = iter(tape.beats)
+    pending = next(beats, None)
+    returned = []
+    for now in times:
+        clock["now"] = now
+        if now == 30.0:  # from now on recoveries have a handler too
+            manager.register_handler(NODE_RECOVERED,
+                                     lambda node: calls.append((clock["now"], NODE_RECOVERED, node)))
+        while pending is not None and pending[0] <= now:
+            detector.heartbeat(pending[1], pending[0])
+            pending = next(beats, None)
+        result = manager.poll(now)
+        expect(isinstance(result, list), f"poll(now) should return the list of (event_type, "
+                                         f"node) it handled, got {result!r}")
+        returned += [(now,) + tuple(r) for r in result]
+
+    described = "; ".join(f"{e} {n} at t={t:g}" for t, e, n in expected)
+    expect([e for e in returned] == expected,
+           f"in the seeded scenario (b silent 10-15 s, c 20-40 s, d from 30 s, the manager's own "
+           f"node a from 45 s) poll() should report exactly: {described}; it reported: "
+           + ("; ".join(f"{e} {n} at t={t:g}" for t, e, n in returned) or "nothing")
+           + " (one event per change of suspicion, never your own node)")
+    wanted_calls = [e for e in expected if e[1] == NODE_CRASHED or e[0] >= 30.0]
+    expect(calls == wanted_calls,
+           f"the handlers should have been called for {wanted_calls}, were called for {calls} "
+           "(a handler that raises must not stop the manager; an event with no handler is "
+           "recorded, not lost)")
+    history = [tuple(h) for h in manager.history]
+    outcomes = [(h[1], h[2], h[3]) for h in history]
+    wanted = [(n, e, "failed" if (e, n) == (NODE_CRASHED, "d") else
+               "unhandled" if e == NODE_RECOVERED and t < 30.0 else "handled")
+              for t, e, n in expected]
+    expect(outcomes == wanted,
+           f"history should be {wanted} as (node, event_type, outcome), got {outcomes}")
+    expect([h[0] for h in history] == [t for t, _, _ in expected],
+           "history entries should carry the poll's now as their time")
+
+    fetched.clear()
+    source = manager.recover_state()
+    expect("d" not in fetched, "recover_state() asked d, which is currently failed: ask only "
+                               "the peers not handled as failed")
+    expect("a" not in fetched, "recover_state() asked the manager's own node")
+    expect(source == "c" and manager.state == {"x": "c"},
+           f"peers answered b: (epoch 3, seq 17), c: (epoch 4, seq 2); recover_state() should "
+           f"adopt c's state (the newest: compare (epoch, seq), epoch first), but it returned "
+           f"{source!r} with state {manager.state!r}")
+    snapshots["c"] = None
+    expect(manager.recover_state() == "b" and manager.state == {"x": "b"},
+           "with c unreachable (fetch_state returned None), recover_state() should adopt b's state")
+    snapshots["b"] = None
+    expect(manager.recover_state() is None and manager.state == {"x": "b"},
+           "with no peer answering, recover_state() should return None and keep the state")
+    return (f"{len(expected)} events of a seeded 60 s scenario, each handled once, own node "
+            "never reported; a raising handler and a missing one recorded; state recovered from "
+            "the newest (epoch, seq), failed peers not asked")
+
+
+# -- 3. data backup --------------------------------------------------------------------------
+
+def data_backup(write_backup, read_backup, BackupCorrupted) -> str:
+    state = {"balance": 12345, "owner": "ada", "orders": [1, 2, 3], "note": "備份"}
+    real_fsync = os.fsync
+    syncs = {"n": 0, "fail": False}
+
+    def fsync(fd):
+        syncs["n"] += 1
+        if syncs["fail"]:
+            raise OSError("simulated crash: the machine lost power before fsync returned")
+        return real_fsync(fd)
+
+    with tempfile.TemporaryDirectory(prefix="ex3-backup-") as folder:
+        path = Path(folder) / "state.backup"
+        os.fsync = fsync
+        try:
+            write_backup(path, state, 7)
+            synced = syncs["n"]
+            restored = read_backup(path)
+            expect(isinstance(restored, tuple) and len(restored) == 2 and
+                   restored[0] == 7 and restored[1] == state,
+                   f"read_backup should return (7, {state!r}) after write_backup(path, state, 7), "
+                   f"got {restored!r}")
+            expect(synced >= 1, "write_backup never called os.fsync: when it returns the backup "
+                                "may still be only in the page cache")
+            write_backup(path, {"balance": 1}, 8)
+            expect(read_backup(path) == (8, {"balance": 1}), "a second write_backup did not replace the first")
+            write_backup(path, state, 9)
+            syncs["fail"] = True
+            crashed = False
+            try:
+                write_backup(path, {"balance": 0, "owner": "mallory"}, 10)
+            except OSError:
+                crashed = True
+            syncs["fail"] = False
+            expect(crashed, "write_backup swallowed the error of a failing os.fsync")
+            try:
+                after = read_backup(path)
+            except BackupCorrupted:
+                after = "BackupCorrupted"
+            expect(after == (9, state),
+                   f"a crash during write_backup (os.fsync failed before the new backup was "
+                   f"durable) left {path.name} reading {after!r} instead of the previous backup "
+                   f"(9, ...): write a temporary file, fsync it, then os.replace it over path")
+        finally:
+            os.fsync = real_fsync
+
+        write_backup(path, state, 11)
+        good = path.read_bytes()
+        damages = []
+        if b"12345" in good:
+            damages.append(("a balance edited from 12345 to 12346", good.replace(b"12345", b"12346", 1)))
+        damages.append(("a file cut in half", good[: len(good) // 2]))
+        damages.append(("a flipped byte in the middle",
+                        good[: len(good) // 2] + bytes([good[len(good) // 2] ^ 0x20]) + good[len(good) // 2 + 1:]))
+        damages.append(("bytes that are not text", b"\xff\xfe\x00garbage"))
+        damages.append(("an empty file", b""))
+        for what, data in damages:
+            path.write_bytes(data)
+            try:
+                got = read_backup(path)
+            except BackupCorrupted:
+                continue
+            except Exception as error:
+                expect(False, f"read_backup of {what} raised {type(error).__name__}: {error}; "
+                              "turn every unreadable or altered file into BackupCorrupted")
+            expect(False, f"read_backup accepted {what} and returned {got!r}: recompute the "
+                          "checksum over the contents and refuse a mismatch with BackupCorrupted")
+    return (f"round trip; fsync called; a crash before the new backup was durable kept the "
+            f"previous one; {len(damages)} kinds of damage refused with BackupCorrupted")
+
+
+# -- 4. load balancing -------------------------------------------------------------------------
+
+def load_balancing(ConsistentHashRing) -> str:
+    nodes = [f"node-{i}" for i in range(1, 6)]
+    keys = [f"key-{i}" for i in range(10_000)]
+    ring = ConsistentHashRing(nodes)
+    before = {k: ring.node_for(k) for k in keys}
+    counts = {n: 0 for n in nodes}
+    for owner in before.values():
+        expect(owner in counts, f"node_for returned {owner!r}, not one of the nodes {nodes}")
+        counts[owner] += 1
+    mean = len(keys) / len(nodes)
+    expect(all(0.6 * mean <= c <= 1.5 * mean for c in counts.values()),
+           f"10,000 keys over 5 nodes should give each 1,200 to 3,000 keys (mean 2,000), got "
+           f"{counts}: place each node at many points (virtual nodes) of the ring")
+    again = ConsistentHashRing(list(reversed(nodes)))
+    expect(all(again.node_for(k) == before[k] for k in keys[:2000]),
+           "a ring built from the same nodes in another order maps keys differently: the ring "
+           "must depend only on the set of nodes (sort by position; hash with hashlib)")
+
+    ring.add("node-6")
+    after = {k: ring.node_for(k) for k in keys}
+    moved = [k for k in keys if after[k] != before[k]]
+    wrong = [k for k in moved if after[k] != "node-6"]
+    if wrong:
+        key = wrong[0]
+        expect(False, f"adding node-6 moved {len(wrong)} keys between old nodes (e.g. {key!r} "
+                      f"from {before[key]} to {after[key]}): only keys that node-6 now owns may move")
+    share = len(moved) / len(keys)
+    expect(0.5 / 6 <= share <= 2.0 / 6,
+           f"adding a 6th node moved {share:.1%} of the keys; consistent hashing moves about "
+           "1/6 (16.7%) — every key moved should be one node-6 now owns")
+    ring.remove("node-6")
+    expect(all(ring.node_for(k) == before[k] for k in keys),
+           "after remove('node-6') keys did not all go back to their owners before add('node-6')")
+
+    ring.mark_down("node-2")
+    down = {k: ring.node_for(k) for k in keys}
+    expect(all(o != "node-2" for o in down.values()),
+           f"after mark_down('node-2'), node_for still sent {sum(o == 'node-2' for o in down.values())} "
+           "keys to node-2: a dead backend must get no traffic")
+    shuffled = [k for k in keys if before[k] != "node-2" and down[k] != before[k]]
+    expect(not shuffled, f"marking node-2 down moved {len(shuffled)} keys that node-2 did not own: "
+                         "only its keys should go, to the next healthy node on the ring")
+    spread = {n for k, n in down.items() if before[k] == "node-2"}
+    expect(len(spread) >= 3, f"node-2's keys all went to {sorted(spread)}: with virtual nodes "
+                             "they spread over the other nodes")
+    ring.mark_up("node-2")
+    expect(all(ring.node_for(k) == before[k] for k in keys),
+           "after mark_up('node-2') the mapping is not what it was before mark_down")
+    for n in nodes:
+        ring.mark_down(n)
+    try:
+        ring.node_for("key-1")
+        none_left = False
+    except LookupError:
+        none_left = True
+    expect(none_left, "with every node marked down, node_for should raise LookupError")
+    return (f"10,000 keys spread {min(counts.values())}-{max(counts.values())} per node; adding a "
+            f"node moved {share:.1%}, all to it; a down node gets nothing and only its keys move; "
+            "order-independent")
+
+
+# -- 5. hot-standby failover ------------------------------------------------------------------
+
+def hot_standby(HotStandby, NotActive) -> str:
+    from course_lib.coord import FencedStorage
+
+    storage = FencedStorage()
+    with Run("ex3-standby") as run:
+        path = run.path("primary")
+        clients = [run.client() for _ in range(3)]
+        activated: dict[str, float] = {}
+        standbys = []
+        for i, client in enumerate(clients):
+            name = f"node-{i}"
+            standbys.append(HotStandby(client, path, name, storage,
+                                       on_active=lambda name=name: activated.setdefault(name, time.monotonic())))
+        expect(standbys[0].is_active() is False, "is_active() before start() should be False")
+        for i, standby in enumerate(standbys):
+            bounded(standby.start, f"node-{i}'s start() (it must return at once, not wait to "
+                                   "become active)", timeout=5.0)
+            time.sleep(0.05)
+        expect(wait_until(lambda: "node-0" in activated, 3.0),
+               f"node-0 started first but on_active was not called within 3 s (called for "
+               f"{sorted(activated)})")
+        time.sleep(0.2)
+        actives = [f"node-{i}" for i, s in enumerate(standbys) if s.is_active()]
+        expect(actives == ["node-0"] and list(activated) == ["node-0"],
+               f"exactly node-0 should be active; is_active() is true for {actives}, on_active "
+               f"called for {sorted(activated)}")
+        standbys[0].write("config", "v0")
+        expect(storage.read("config") == "v0", "the active node's write(...) did not reach the storage")
+        token0 = standbys[0].token
+        expect(isinstance(token0, int) and storage.highest_token == token0,
+               f"write should pass the node's token ({token0!r}) to storage.write; the storage "
+               f"saw token {storage.highest_token}")
+        try:
+            standbys[1].write("config", "from-a-standby")
+            refused = False
+        except NotActive:
+            refused = True
+        expect(refused and storage.read("config") == "v0",
+               "a standby's write(...) should raise NotActive and leave the storage alone")
+
+        began = time.monotonic()
+        stop(clients[0])  # the primary's process ends: its session closes
+        expect(wait_until(lambda: "node-1" in activated, 5.0),
+               "5 s after the primary's client stopped, node-1's on_active had not been called: "
+               "the standby must watch the node ahead of it and take over when it goes")
+        takeover = activated["node-1"] - began
+        expect(standbys[1].is_active() and not standbys[2].is_active() and "node-2" not in activated,
+               "after node-0 stopped, node-1 (next in line) alone should be active")
+        standbys[1].write("config", "v1")
+        token1 = standbys[1].token
+        expect(isinstance(token1, int) and token1 > token0,
+               f"the new primary's token {token1!r} should be larger than the old one's {token0!r}: "
+               "use the sequence number of the node that won")
+        try:
+            standbys[0].write("config", "stale")  # the old primary, unaware it was replaced
+        except Exception:
+            pass
+        expect(storage.read("config") == "v1",
+               f"the old primary (its session gone) wrote over the new primary's value: the "
+               f"storage now holds {storage.read('config')!r}; its write must be refused "
+               "(NotActive, or the storage refusing its older token)")
+        stale = [r for r in storage.log if r.accepted and r.value == "stale"]
+        expect(not stale, "the storage accepted the old primary's write")
+
+        standbys[1].stop()
+        expect(standbys[1].is_active() is False, "is_active() right after stop() should be False")
+        expect(wait_until(lambda: "node-2" in activated, 5.0),
+               "after node-1 stopped (stop()), node-2 did not become active within 5 s")
+        standbys[2].write("config", "v2")
+        expect(storage.read("config") == "v2" and standbys[2].token > token1,
+               "the third primary's write did not go through with a larger token")
+    return (f"one active at a time; the standby took over {takeover:.2f} s after the primary's "
+            "client stopped; tokens grow; the old primary and standbys are fenced")
