@@ -72,7 +72,9 @@ def test_mutual_exclusion_8_processes_200_each(zk, session_ensemble, namespace):
 def test_mutual_exclusion_while_a_server_is_killed_and_restarted(private_ensemble, namespace):
     ensemble = private_ensemble
     workers = start_workers(ensemble.hosts, namespace, 8, 200)
-    time.sleep(1.5)
+    for worker in workers:  # every worker has its session before the crash
+        assert json.loads(worker.stdout.readline())["event"] == "connected"
+    time.sleep(1.0)
     victim = ensemble.leader()
     ensemble.kill(victim)
     time.sleep(2.0)

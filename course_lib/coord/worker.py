@@ -11,7 +11,8 @@ exclusion, updates are lost.  ``--recipe`` picks the lock: ``ours``
 takes the lock once and writes to a :class:`~course_lib.coord.FencedStorage` with its
 fencing token every ``--every`` seconds for ``--seconds`` seconds.
 
-Both print one JSON object per line: ``{"event": "held", "worker", "acquired",
+Both print one JSON object per line: ``{"event": "connected"}`` once the session is
+open (counter mode), ``{"event": "held", "worker", "acquired",
 "released", "token"}`` per acquisition (times from ``time.time()``, comparable across
 processes), ``{"event": "write", ...}`` per fenced write, and a final ``{"event":
 "done", "wakeups": ..., "attempts": ...}``.
@@ -68,7 +69,8 @@ def make_lock(recipe: str, client, namespace: str, name: str, worker: str):
 
 
 def run_counter(args) -> None:
-    client = connect(args.hosts, timeout=args.session_timeout)
+    client = connect(args.hosts, timeout=args.session_timeout, connect_timeout=30)
+    emit(event="connected", worker=args.id)
     lock = make_lock(args.recipe, client, args.namespace, args.name, args.id)
     counter = Recipe(client, args.namespace, op_timeout=30)
     path = f"/{args.namespace}/counters/{args.name}"
@@ -94,7 +96,7 @@ def run_counter(args) -> None:
 
 
 def run_fenced(args) -> None:
-    client = connect(args.hosts, timeout=args.session_timeout)
+    client = connect(args.hosts, timeout=args.session_timeout, connect_timeout=30)
     lock = DistributedLock(client, args.name, args.id, namespace=args.namespace, op_timeout=30)
     host, port = args.storage.rsplit(":", 1)
     storage = FencedStorageClient((host, int(port)), writer=args.id)
