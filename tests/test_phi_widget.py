@@ -17,10 +17,10 @@ def widget():
     w.close()
 
 
-def test_traces_have_fixed_uids(widget):
-    uids = [t.uid for t in widget.figure.data]
-    assert uids == ["phi-a", "phi-b", "phi-c", "phi-d", "phi-e", "threshold", "suspicions",
-                    "intervals", "fitted", "deadline"]
+def test_traces_are_named_for_the_legend(widget):
+    names = [t.name for t in widget.figure.data]
+    assert names == ["a", "b", "c", "d", "e", "threshold", "suspected",
+                     "intervals", "fitted", "suspect after"]
 
 
 def test_kill_button_makes_the_curve_cross_the_threshold_and_marks_it(widget):

@@ -86,26 +86,22 @@ class PhiWidget:
             subplot_titles=("phi per node", "heartbeat intervals"))
         fig = go.FigureWidget(base)
         for k, node in enumerate(self.cluster.nodes):
-            fig.add_scatter(x=[], y=[], mode="lines", name=node, uid=f"phi-{node}",
+            fig.add_scatter(x=[], y=[], mode="lines", name=node,
                             line=dict(color=COLOURS[k % len(COLOURS)], width=2), row=1, col=1)
-        fig.add_scatter(x=[], y=[], mode="lines", name="threshold", uid="threshold",
+        fig.add_scatter(x=[], y=[], mode="lines", name="threshold",
                         line=dict(color="#d62728", dash="dash"), row=1, col=1)
-        fig.add_scatter(x=[], y=[], mode="markers", name="suspected", uid="suspicions",
+        fig.add_scatter(x=[], y=[], mode="markers", name="suspected",
                         marker=dict(symbol="x", size=11, color="#d62728"), hovertext=[],
                         row=1, col=1)
         fig.add_histogram(x=[], histnorm="probability density", name="intervals",
-                          uid="intervals", marker_color="#7aa6e8", opacity=0.75,
+                          marker_color="#7aa6e8", opacity=0.75,
                           showlegend=False, row=1, col=2)
-        fig.add_scatter(x=[], y=[], mode="lines", name="fitted", uid="fitted",
+        fig.add_scatter(x=[], y=[], mode="lines", name="fitted",
                         line=dict(color="#333333"), showlegend=False, row=1, col=2)
-        fig.add_scatter(x=[], y=[], mode="lines", name="suspect after", uid="deadline",
+        fig.add_scatter(x=[], y=[], mode="lines", name="suspect after",
                         line=dict(color="#d62728", dash="dot"), showlegend=False, row=1, col=2)
-        # FigureWidget replaces uids with random ones when traces are added; fixed
-        # uids keep the text repr stable (nbval) and name each trace.
-        uids = [f"phi-{n}" for n in self.cluster.nodes] + [
-            "threshold", "suspicions", "intervals", "fitted", "deadline"]
-        for trace, uid in zip(fig.data, uids):
-            trace.uid = uid
+        # Trace uids stay FigureWidget's own: reassigning them after the traces exist
+        # desynchronises the browser's copy of the figure.
         fig.update_layout(height=380, margin=dict(l=50, r=20, t=40, b=40),
                           legend=dict(orientation="h", y=-0.15), uirevision="phi")
         fig.update_xaxes(title_text="seconds", row=1, col=1)

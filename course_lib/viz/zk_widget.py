@@ -174,16 +174,15 @@ class EnsembleWidget:
             xaxis=dict(visible=False, range=[-1.6, 1.6]),
             yaxis=dict(visible=False, range=[-1.6, 1.6], scaleanchor="x"),
             title="ZooKeeper ensemble", plot_bgcolor="white"))
-        figure.add_scatter(uid="leads", mode="lines", line=dict(color="#f2a900", width=3),
+        figure.add_scatter(mode="lines", line=dict(color="#f2a900", width=3),
                            hoverinfo="skip")
-        figure.add_scatter(uid="client-link", mode="lines", line=dict(color="#2e7d32", dash="dot"),
+        figure.add_scatter(mode="lines", line=dict(color="#2e7d32", dash="dot"),
                            hoverinfo="skip")
-        figure.add_scatter(uid="servers", mode="markers+text", textposition="middle center",
+        figure.add_scatter(mode="markers+text", textposition="middle center",
                            marker=dict(size=64, line=dict(color="#333", width=1)),
                            textfont=dict(color="white", size=11), hoverinfo="text")
-        figure.add_scatter(uid="client", mode="markers+text", text=["your client"],
-                           textposition="bottom center", marker=dict(size=18, color="#2e7d32",
-                                                                     symbol="square"))
+        figure.add_scatter(mode="markers+text", textposition="bottom center",
+                           marker=dict(size=18, symbol="square"))
         return figure
 
     def _redraw(self) -> None:
@@ -214,4 +213,4 @@ class EnsembleWidget:
             client.visible = self.client is not None and self.client_server is not None
             client.x, client.y = [client_xy[0]], [client_xy[1]]
             client.text = ["your client"]
-            client.marker.color = "#2e7d32"
+            client.marker.color = ["#2e7d32"]
