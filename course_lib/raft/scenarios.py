@@ -34,9 +34,13 @@ def _make_leader(c: SimCluster, nid: str, timeout_ms: float = 3000) -> None:
     raise AssertionError(f"{nid} did not become leader")
 
 
-def figure8(c: SimCluster) -> dict:
+def figure8(c: SimCluster, on_step=None) -> dict:
     """Play Figure 8 (a)-(d) on ``c`` (5 servers, PreVote and CheckQuorum off, one entry
-    per AppendEntries).  Returns what happened at the contested index."""
+    per AppendEntries).  Returns what happened at the contested index.
+
+    ``on_step(label, c)``, if given, is called at the end of each of the figure's
+    stages, with ``label`` one of "a", "b", "c", "d" (e.g. to draw the logs)."""
+    step = on_step if on_step is not None else (lambda label, cluster: None)
     if sorted(c.members) != ["n1", "n2", "n3", "n4", "n5"]:
         raise ValueError("figure8 needs a fresh 5-server cluster n1..n5")
     if c.config.pre_vote or c.config.check_quorum or c.config.max_entries_per_message != 1:
@@ -51,12 +55,14 @@ def figure8(c: SimCluster) -> dict:
     c.partition({"n1", "n2"}, {"n3", "n4", "n5"})
     index = _propose(c, "n1", "X")
     c.run_for(50)
+    step("a", c)
     c.crash("n1")
     # (b) n5 is elected by n3, n4, n5; its new entry at the same index (its no-op, of
     # the newer term) never leaves it: n5 is cut off at once and crashes
     c.heal()
     c.isolate("n2")
     _make_leader(c, "n5")
+    step("b", c)
     c.isolate("n5")
     c.crash("n5")
     c.run_for(50)                      # what n5 had on the wire is lost
@@ -73,6 +79,7 @@ def figure8(c: SimCluster) -> dict:
     if not c.run_until(n3_has_x, 1000):
         raise AssertionError("X did not reach n3")
     committed_x = n1.commit_index >= index      # on a majority (n1, n2, n3): committed?
+    step("c", c)
     # n1 crashes before its current-term entry reaches n3
     c.isolate("n1")
     c.crash("n1")
@@ -86,6 +93,7 @@ def figure8(c: SimCluster) -> dict:
     n5 = c.node("n5")
     c.run_until(lambda: n5.commit_index >= index, 1000)
     c.run_for(200)
+    step("d", c)
     winner = n5.log[index] if n5.log.last_index >= index else None
     return {
         "index": index,

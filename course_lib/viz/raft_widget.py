@@ -1,0 +1,984 @@
+"""``RaftClusterWidget``: a live, clickable Raft cluster over a :class:`SimCluster`.
+
+Three pictures of one seeded simulated cluster:
+
+- the **ring**: servers coloured by role (follower, pre-candidate, candidate, leader,
+  down) with their term, vote and commit index; every message on the wire is a dot
+  moving from sender to receiver (coloured by kind), cut links are red dashes;
+- the **logs**: index x server, each entry coloured by its term (the number in the
+  cell), committed entries outlined, entries folded into a snapshot grey;
+- the **timeline**: the highest term and who led when, over simulated time, shaded
+  where a server was down, the network partitioned, or lossy / slow / duplicating;
+
+plus an event log in plain words (elections, votes, split votes, leaders, commits,
+faults, client calls).
+
+Every control calls a public method that code can call too (``kill``, ``restart``,
+``partition``, ``heal``, ``trigger_election``, ``client_write``, ``set_load``,
+``set_loss``, ``set_delay``, ``set_duplication``, ``step``, ``play``, ``pause``,
+``replay``, ``reset``); an action that makes no sense (kill a dead server) shows a
+message and returns False, it never raises.  Each action that changes the model is
+kept as data, ``Action(time, method, args)`` in :attr:`RaftClusterWidget.actions`, so
+:meth:`~RaftClusterWidget.replay` rebuilds the cluster from the seed box and re-applies
+them at the same simulated times: a run made by clicking replays exactly (compare
+``cluster.trace_digest()``).
+
+Play runs an asyncio task on the kernel's loop that advances simulated time by
+``speed`` x the real time elapsed and redraws at most ``fps`` (<= 10) times a second,
+inside ``fig.batch_update()``; Pause and :meth:`close` stop it.  Nothing runs by
+itself when a cell executes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import math
+import re
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from course_lib.raft import (
+    AppendEntries, AppendEntriesResponse, ClientReply, ClientRequest, InstallSnapshot,
+    InstallSnapshotResponse, RaftError, RequestVote, RequestVoteResponse, SimCluster,
+    TimeoutNow,
+)
+
+MAX_FPS = 10.0
+ROLE_COLOURS = {
+    "follower": "#4c78a8", "pre-candidate": "#eeca3b", "candidate": "#f58518",
+    "leader": "#54a24b", "down": "#b5b5b5", "paused": "#9d755d",
+}
+# ten colours for terms (term % 10): neighbouring terms look different
+TERM_COLOURS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2",
+                "#b279a2", "#eeca3b", "#9d755d", "#ff9da6", "#79706e")
+MESSAGE_KINDS = ("vote request", "vote reply", "append", "heartbeat", "append reply",
+                 "snapshot", "client")
+MESSAGE_COLOURS = {
+    "vote request": "#f58518", "vote reply": "#e45756", "append": "#1f4e99",
+    "heartbeat": "#9ecae9", "append reply": "#72b7b2", "snapshot": "#79706e",
+    "client": "#b279a2",
+}
+FAULT_KINDS = ("server down", "partition", "bad network")
+FAULT_COLOURS = {"server down": "rgba(228,87,86,0.18)", "partition": "rgba(178,121,162,0.20)",
+                 "bad network": "rgba(238,202,59,0.25)"}
+CLIENT_POS = (0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class Action:
+    """One user action on the model, replayable: at simulated ``time`` (ms), the
+    widget method ``method`` was called with ``args``."""
+    time: float
+    method: str
+    args: tuple = ()
+
+
+def message_kind(msg: Any) -> str:
+    t = type(msg)
+    if t is AppendEntries:
+        return "append" if msg.entries else "heartbeat"
+    if t is AppendEntriesResponse:
+        return "append reply"
+    if t is RequestVote or t is TimeoutNow:
+        return "vote request"
+    if t is RequestVoteResponse:
+        return "vote reply"
+    if t is InstallSnapshot or t is InstallSnapshotResponse:
+        return "snapshot"
+    return "client"
+
+
+def parse_groups(text: str) -> list:
+    """``"n1 n2 | n3 n4 n5"`` -> ``[{"n1", "n2"}, {"n3", "n4", "n5"}]``."""
+    if not isinstance(text, str):
+        raise ValueError(f"partition groups must be text like 'n1 n2 | n3 n4 n5', got {text!r}")
+    groups = [set(re.split(r"[\s,;]+", part.strip())) - {""} for part in text.split("|")]
+    groups = [g for g in groups if g]
+    if len(groups) < 2:
+        raise ValueError(f"write at least two groups separated by '|', e.g. 'n1 n2 | n3 n4 n5' "
+                         f"(got {text!r})")
+    return groups
+
+
+class RaftClusterWidget:
+    """A view over a seeded :class:`SimCluster` (see the module docstring).
+
+    ``RaftClusterWidget(n=5, seed=1, **cluster_options)`` builds
+    ``SimCluster(n, seed, **cluster_options)``; ``replay`` and ``reset`` build a new
+    one the same way from the seed box.
+    """
+
+    def __init__(self, n: int = 5, seed: int = 1, *, speed: float = 0.2, fps: float = MAX_FPS,
+                 step_ms: float = 20.0, window_ms: float = 10_000.0, log_window: int = 24,
+                 **cluster_options) -> None:
+        if not isinstance(fps, (int, float)) or not 0.5 <= fps <= MAX_FPS:
+            raise ValueError(f"fps must be 0.5 to {MAX_FPS:g} redraws per second, got {fps!r}")
+        if not isinstance(step_ms, (int, float)) or not 0 < step_ms <= 10_000:
+            raise ValueError(f"step_ms must be in (0, 10000] ms, got {step_ms!r}")
+        if not isinstance(log_window, int) or not 4 <= log_window <= 200:
+            raise ValueError(f"log_window must be an int in [4, 200], got {log_window!r}")
+        self.n = n
+        self.cluster_options = dict(cluster_options)
+        self.fps = float(fps)
+        self.step_ms = float(step_ms)
+        self.window_ms = float(window_ms)
+        self.log_window = log_window
+        self.speed = 0.2
+        self.message_text = ""
+        self.frame_ms: deque = deque(maxlen=500)
+        self._task: Optional[asyncio.Task] = None
+        self._closed = False
+        self.cluster = self._build(seed)            # validates n, seed and the options
+        self._reset_view_state()
+        self.figure = self._make_figure()
+        self._build_controls(seed)
+        self.set_speed(speed)
+        self.view = widgets.VBox([self.figure, self._controls, self.message, self.status,
+                                  widgets.HTML("<b>Events</b> (newest first)"), self.event_log])
+        self.render()
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.view._repr_mimebundle_(**kwargs)
+
+    # ------------------------------------------------------------------ model
+    def _build(self, seed: int) -> SimCluster:
+        return SimCluster(self.n, seed=seed, **self.cluster_options)
+
+    def _reset_view_state(self) -> None:
+        c = self.cluster
+        self.actions: list[Action] = []
+        self.events: list[tuple] = []            # (time ms, kind, text)
+        self._trace_pos = 0
+        self._roles: dict = {}                   # node -> last role seen in the trace
+        self._forced: set = set()
+        self._candidates: dict = {}              # term -> candidates of that term
+        self._term_leader: dict = {}             # term -> its leader
+        self.split_votes = 0                     # terms whose election found no leader
+        self._terms: list = [(0.0, 0)]           # (time, highest term) steps
+        self._max_term = 0
+        self._leading: dict = {}                 # node -> (start, term) of an open leadership
+        self._reigns: list = []                  # (start, end, term, node) closed leaderships
+        self._down: dict = {}                    # node -> crash time
+        self._faults: list = []                  # (kind, start, end) closed fault intervals
+        self._cut_since: Optional[float] = None
+        self._net_since: Optional[float] = None
+        self._commit_seen = 0
+        self._load: dict = {}                    # load client id -> running?
+        self._load_rng = c.sim.random.stream("widget-load")
+        self._load_n = 0
+        self._writes = 0
+        self.last_write = None
+        self.ids = sorted(c.hosts)
+        self._xy = {nid: (math.cos(math.pi / 2 - 2 * math.pi * k / len(self.ids)),
+                          math.sin(math.pi / 2 - 2 * math.pi * k / len(self.ids)))
+                    for k, nid in enumerate(self.ids)}
+
+    # ------------------------------------------------------------------ figure
+    def _make_figure(self) -> go.FigureWidget:
+        base = make_subplots(
+            rows=2, cols=2, column_widths=[0.38, 0.62], row_heights=[0.62, 0.38],
+            specs=[[{}, {}], [{"colspan": 2}, None]], vertical_spacing=0.12,
+            horizontal_spacing=0.06,
+            subplot_titles=("servers and messages in flight", "logs (cell = term; outlined = committed)",
+                            "terms and leaders over time"))
+        fig = base
+        keys = []  # a name per trace, in order: ``_trace(key)`` finds it
+
+        def add(key: str, row: int, col: int, **kw) -> None:
+            fig.add_trace(go.Scatter(**kw), row=row, col=col)
+            keys.append(key)
+
+        add("cuts", 1, 1, x=[], y=[], mode="lines", hoverinfo="skip", showlegend=False,
+            line=dict(color="#d62728", width=2, dash="dash"))
+        add("links", 1, 1, x=[], y=[], mode="lines", hoverinfo="skip", showlegend=False,
+            line=dict(color="#dddddd", width=1))
+        for kind in MESSAGE_KINDS:
+            add(f"msg-{kind}", 1, 1, x=[], y=[], mode="markers", name=kind, legendgroup="msgs",
+                marker=dict(size=7, color=MESSAGE_COLOURS[kind]), hoverinfo="text", hovertext=[])
+        add("servers", 1, 1, x=[], y=[], mode="markers+text", showlegend=False,
+            marker=dict(size=42, line=dict(color="#333333", width=1)), text=[],
+            textposition="middle center", textfont=dict(color="white", size=12),
+            hoverinfo="text", hovertext=[])
+        add("labels", 1, 1, x=[], y=[], mode="text", showlegend=False, text=[],
+            textfont=dict(size=10, color="#333333"), hoverinfo="skip")
+        add("clients", 1, 1, x=[CLIENT_POS[0]], y=[CLIENT_POS[1]], mode="markers+text",
+            showlegend=False, marker=dict(size=12, symbol="square", color="#b279a2"),
+            text=["clients"], textposition="bottom center", textfont=dict(size=9),
+            hoverinfo="skip")
+        fig.add_trace(go.Heatmap(z=[[None]], x=[1], y=[self.ids[0]], zmin=-0.5, zmax=9.5,
+                                 colorscale=_discrete_scale(TERM_COLOURS), showscale=False,
+                                 text=[[""]], texttemplate="%{text}", textfont=dict(size=10),
+                                 hovertemplate="%{y} [%{x}] term %{text}<extra></extra>",
+                                 xgap=2, ygap=2), row=1, col=2)
+        keys.append("log")
+        add("committed", 1, 2, x=[], y=[], mode="markers", showlegend=False, hoverinfo="skip",
+            marker=dict(symbol="square-open", size=17, color="#111111", line=dict(width=2)))
+        add("compacted", 1, 2, x=[], y=[], mode="markers", showlegend=False,
+            marker=dict(symbol="square", size=15, color="#cccccc"), hoverinfo="text", hovertext=[])
+        for kind in FAULT_KINDS:
+            add(f"fault-{kind}", 2, 1, x=[], y=[], mode="lines", fill="toself", name=kind,
+                legendgroup="faults", fillcolor=FAULT_COLOURS[kind], line=dict(width=0),
+                hoverinfo="name")
+        add("term", 2, 1, x=[], y=[], mode="lines", name="highest term",
+            line=dict(color="#555555", width=1, shape="hv"), showlegend=False)
+        add("reigns", 2, 1, x=[], y=[], mode="lines", name="leader", showlegend=False,
+            line=dict(color="#54a24b", width=6), hoverinfo="text", hovertext=[])
+        add("leaders", 2, 1, x=[], y=[], mode="markers+text", showlegend=False, text=[],
+            textposition="top center", textfont=dict(size=10),
+            marker=dict(symbol="star", size=10, color="#54a24b"), hoverinfo="text", hovertext=[])
+        self._trace_index = {key: k for k, key in enumerate(keys)}
+        fig.update_layout(height=600, margin=dict(l=40, r=10, t=40, b=30), uirevision="raft",
+                          plot_bgcolor="white",
+                          legend=dict(orientation="h", y=-0.08, font=dict(size=10)))
+        fig.update_xaxes(visible=False, range=[-1.75, 1.75], row=1, col=1)
+        fig.update_yaxes(visible=False, range=[-1.45, 1.45], scaleanchor="x", row=1, col=1)
+        fig.update_xaxes(title_text="log index", row=1, col=2, showgrid=False)
+        fig.update_yaxes(autorange="reversed", row=1, col=2, type="category",
+                         categoryorder="array", categoryarray=self.ids)
+        fig.update_xaxes(title_text="simulated time (s)", row=2, col=1, gridcolor="#eeeeee")
+        fig.update_yaxes(title_text="term", row=2, col=1, gridcolor="#eeeeee")
+        # The traces are built on a plain Figure and wrapped once complete, so the
+        # widget's first state is whole.  Their uids are FigureWidget's own: setting
+        # uids afterwards desynchronises the browser (the log grid stayed blank).
+        fig = go.FigureWidget(fig)
+        fig.data[self._trace_index["servers"]].on_click(self._on_ring_click)
+        return fig
+
+    def _trace(self, key: str):
+        return self.figure.data[self._trace_index[key]]
+
+    # ------------------------------------------------------------------ controls
+    def _build_controls(self, seed: int) -> None:
+        W = widgets.Layout
+        self.play_button = widgets.Button(description="Play", icon="play", button_style="success",
+                                          layout=W(width="80px"))
+        self.pause_button = widgets.Button(description="Pause", icon="pause", layout=W(width="80px"))
+        self.step_button = widgets.Button(description=f"Step {self.step_ms:g} ms", icon="step-forward",
+                                          layout=W(width="120px"))
+        self.speed_slider = widgets.FloatLogSlider(value=0.2, base=10, min=-2, max=1, step=0.1,
+                                                   description="speed", readout_format=".2f")
+        self.play_button.on_click(lambda _: self.play())
+        self.pause_button.on_click(lambda _: self.pause())
+        self.step_button.on_click(lambda _: self.step())
+        self.speed_slider.observe(lambda ch: self.set_speed(ch["new"]), "value")
+
+        self.node_select = widgets.Dropdown(options=self.ids, value=self.ids[0], description="server",
+                                            layout=W(width="170px"))
+        self.kill_button = widgets.Button(description="Kill", button_style="danger", layout=W(width="70px"))
+        self.restart_button = widgets.Button(description="Restart", button_style="info",
+                                             layout=W(width="80px"))
+        self.elect_button = widgets.Button(description="Trigger election", layout=W(width="140px"))
+        self.kill_button.on_click(lambda _: self.kill())
+        self.restart_button.on_click(lambda _: self.restart())
+        self.elect_button.on_click(lambda _: self.trigger_election())
+
+        half = len(self.ids) // 2
+        self.groups_text = widgets.Text(value=" ".join(self.ids[:half]) + " | " + " ".join(self.ids[half:]),
+                                        description="groups", layout=W(width="260px"))
+        self.partition_button = widgets.Button(description="Partition", button_style="warning",
+                                               layout=W(width="90px"))
+        self.heal_button = widgets.Button(description="Heal", button_style="success", layout=W(width="70px"))
+        self.partition_button.on_click(lambda _: self.partition(self.groups_text.value))
+        self.heal_button.on_click(lambda _: self.heal())
+
+        self.key_text = widgets.Text(value="x", description="key", layout=W(width="140px"))
+        self.value_text = widgets.Text(value="", placeholder="auto", description="value",
+                                       layout=W(width="150px"))
+        self.write_button = widgets.Button(description="Client write", icon="pencil",
+                                           layout=W(width="110px"))
+        self.write_button.on_click(lambda _: self.client_write(self.key_text.value,
+                                                               self.value_text.value or None))
+        self.load_slider = widgets.IntSlider(value=0, min=0, max=4, description="client load",
+                                             continuous_update=False)
+        self.load_slider.observe(lambda ch: self.set_load(ch["new"]), "value")
+
+        net = self.cluster.network
+        self.loss_slider = widgets.FloatSlider(value=net.drop_rate, min=0, max=0.5, step=0.01,
+                                               description="loss", continuous_update=False)
+        lo, hi = net.delay_ms if isinstance(net.delay_ms, tuple) else (1, 5)
+        self.delay_slider = widgets.IntRangeSlider(value=(int(lo), int(hi)), min=0, max=300, step=1,
+                                                   description="delay ms", continuous_update=False)
+        self.dup_slider = widgets.FloatSlider(value=net.duplicate_rate, min=0, max=0.5, step=0.01,
+                                              description="duplicate", continuous_update=False)
+        self.loss_slider.observe(lambda ch: self.set_loss(ch["new"]), "value")
+        self.delay_slider.observe(lambda ch: self.set_delay(*ch["new"]), "value")
+        self.dup_slider.observe(lambda ch: self.set_duplication(ch["new"]), "value")
+
+        self.seed_box = widgets.IntText(value=seed, description="seed", layout=W(width="160px"))
+        self.replay_button = widgets.Button(description="Replay", icon="repeat", layout=W(width="90px"),
+                                            tooltip="rebuild from the seed and re-apply your actions")
+        self.reset_button = widgets.Button(description="New run", icon="refresh", layout=W(width="90px"),
+                                           tooltip="a fresh cluster from the seed, no actions")
+        self.replay_button.on_click(lambda _: self.replay())
+        self.reset_button.on_click(lambda _: self.reset())
+
+        self._controls = widgets.VBox([
+            widgets.HBox([self.play_button, self.pause_button, self.step_button, self.speed_slider]),
+            widgets.HBox([self.node_select, self.kill_button, self.restart_button, self.elect_button]),
+            widgets.HBox([self.groups_text, self.partition_button, self.heal_button]),
+            widgets.HBox([self.key_text, self.value_text, self.write_button, self.load_slider]),
+            widgets.HBox([self.loss_slider, self.delay_slider, self.dup_slider]),
+            widgets.HBox([self.seed_box, self.replay_button, self.reset_button]),
+        ])
+        self.message = widgets.HTML()
+        self.status = widgets.HTML()
+        self.event_log = widgets.HTML(layout=W(max_height="200px", overflow="auto"))
+
+    def _set_quietly(self, control, value) -> None:
+        """Move a control to ``value`` without calling its handler (replay, reset)."""
+        self._quiet = True
+        try:
+            control.value = value
+        finally:
+            self._quiet = False
+
+    _quiet = False
+
+    def _on_ring_click(self, trace, points, state) -> None:    # browser only
+        if points.point_inds:
+            self.node_select.value = self.ids[points.point_inds[0]]
+
+    # ------------------------------------------------------------------ messages
+    def say(self, text: str, ok: bool = True) -> bool:
+        """Show ``text`` under the controls (red if not ``ok``); returns ``ok``."""
+        self.message_text = text
+        colour = "#2a7a2a" if ok else "#c0392b"
+        self.message.value = f'<span style="color:{colour}">{html.escape(text)}</span>'
+        return ok
+
+    # ------------------------------------------------------------------ actions
+    def _node(self, node: Optional[str]) -> str:
+        return self.node_select.value if node is None else node
+
+    def _act(self, method: str, args: tuple, done: str) -> bool:
+        """Apply a model action, record it, redraw; a refusal becomes a message."""
+        if self._closed:
+            return self.say("this widget is closed", ok=False)
+        try:
+            self._apply(method, args)
+        except (ValueError, TypeError, RaftError) as error:
+            return self.say(f"{method}: {error}", ok=False)
+        self.actions.append(Action(self.cluster.now, method, args))
+        self.render()
+        return self.say(done)
+
+    def _apply(self, method: str, args: tuple) -> None:
+        """The model side of each action (also what :meth:`replay` calls)."""
+        c = self.cluster
+        if method == "kill":
+            c.crash(*args)
+        elif method == "restart":
+            c.restart(*args)
+        elif method == "partition":
+            c.partition(*[set(g) for g in args])
+        elif method == "heal":
+            if not c.network.cuts:
+                raise ValueError("the network has no cut links to heal")
+            c.heal()
+        elif method == "trigger_election":
+            (nid,) = args
+            if c.node(nid).alive and c.node(nid).state.value == "leader":
+                raise ValueError(f"{nid} is already the leader")
+            c.timeout_now(nid)
+        elif method == "client_write":
+            self._write(*args)
+        elif method == "set_load":
+            self._set_load(*args)
+        elif method == "set_loss":
+            c.network.drop_rate = args[0]
+        elif method == "set_delay":
+            c.network.delay_ms = tuple(args)
+        elif method == "set_duplication":
+            c.network.duplicate_rate = args[0]
+        else:
+            raise ValueError(f"unknown action {method!r}")
+
+    def kill(self, node: Optional[str] = None) -> bool:
+        """Crash ``node`` (default: the selected one); it keeps only what it persisted."""
+        node = self._node(node)
+        return self._act("kill", (node,), f"killed {node}: it keeps only its persisted term, vote and log")
+
+    def restart(self, node: Optional[str] = None) -> bool:
+        """Restart a crashed server from its storage."""
+        node = self._node(node)
+        return self._act("restart", (node,), f"restarted {node} from its storage")
+
+    def partition(self, *groups) -> bool:
+        """Cut the network between groups: ``partition({"n1","n2"}, {"n3","n4","n5"})`` or
+        ``partition("n1 n2 | n3 n4 n5")``.  Servers in no group keep their links."""
+        try:
+            if len(groups) == 1 and isinstance(groups[0], str):
+                groups = parse_groups(groups[0])
+            clean = tuple(tuple(sorted(g)) for g in groups)
+        except (ValueError, TypeError) as error:
+            return self.say(f"partition: {error}", ok=False)
+        shown = " | ".join(" ".join(g) for g in clean)
+        return self._act("partition", clean, f"partitioned the network: {shown}")
+
+    def heal(self) -> bool:
+        """Restore every cut link."""
+        return self._act("heal", (), "healed the network")
+
+    def trigger_election(self, node: Optional[str] = None) -> bool:
+        """Make ``node`` time out now and campaign (TimeoutNow, thesis §3.10)."""
+        node = self._node(node)
+        return self._act("trigger_election", (node,), f"{node} starts an election now")
+
+    def client_write(self, key: str = "x", value: Optional[str] = None) -> bool:
+        """A client submits ``put key value`` (value: a counter if None); it completes
+        as time runs.  The handle is :attr:`last_write`."""
+        if not isinstance(key, str) or not key.strip():
+            return self.say("client write: the key must be a non-empty string", ok=False)
+        if value is None:
+            value = str(self._writes + 1)
+        if not isinstance(value, str):
+            return self.say(f"client write: the value must be a string, got {value!r}", ok=False)
+        return self._act("client_write", (key.strip(), value), f"client writes {key.strip()} = {value}")
+
+    def set_load(self, clients: int) -> bool:
+        """Run ``clients`` closed-loop writers (0 stops them)."""
+        if self._quiet:
+            return True
+        ok = self._act("set_load", (clients,), f"client load: {clients} closed-loop writer(s)")
+        if self.load_slider.value != self._load_n:
+            self._set_quietly(self.load_slider, self._load_n)
+        return ok
+
+    def set_loss(self, p: float) -> bool:
+        """Lose each message with probability ``p``."""
+        if self._quiet:
+            return True
+        ok = self._act("set_loss", (p,), f"message loss {p:.0%}" if isinstance(p, (int, float)) else "")
+        self._sync_network_controls()
+        return ok
+
+    def set_delay(self, lo: float, hi: float) -> bool:
+        """Deliver each message after a delay drawn uniformly in [lo, hi] ms."""
+        if self._quiet:
+            return True
+        ok = self._act("set_delay", (lo, hi), f"message delay {lo}-{hi} ms")
+        self._sync_network_controls()
+        return ok
+
+    def set_duplication(self, p: float) -> bool:
+        """Deliver each message twice with probability ``p``."""
+        if self._quiet:
+            return True
+        ok = self._act("set_duplication", (p,),
+                       f"message duplication {p:.0%}" if isinstance(p, (int, float)) else "")
+        self._sync_network_controls()
+        return ok
+
+    def _sync_network_controls(self) -> None:
+        net = self.cluster.network
+        self._set_quietly(self.loss_slider, net.drop_rate)
+        self._set_quietly(self.dup_slider, net.duplicate_rate)
+        d = net.delay_ms
+        if isinstance(d, tuple):
+            self._set_quietly(self.delay_slider, (int(round(d[0])), int(round(d[1]))))
+
+    def _write(self, key: str, value: str) -> None:
+        c = self.cluster
+        for i in range(1, 9):
+            k = c.client(f"w{i}")
+            if k.current is None or k.current.done:
+                self._writes += 1
+                self.last_write = k.submit(("put", key, value))
+                return
+        raise ValueError("8 writes are already in flight: let time run first")
+
+    def _set_load(self, n: int) -> None:
+        if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 16:
+            raise ValueError(f"client load must be an int in [0, 16], got {n!r}")
+        c = self.cluster
+        self._load_n = n
+        for i in range(1, 17):
+            cid = f"load{i}"
+            running = i <= n
+            was = self._load.get(cid, False)
+            self._load[cid] = running
+            if running and not was:
+                k = c.client(cid)
+                k.on_complete = self._load_next
+                if k.current is None or k.current.done:
+                    self._load_submit(k)
+
+    def _load_next(self, op) -> None:
+        k = self.cluster.clients[op.client_id]
+        if self._load.get(k.node_id):
+            self.cluster.sim.scheduler.schedule(10.0, self._load_submit, k)
+
+    def _load_submit(self, k) -> None:
+        if not self._load.get(k.node_id) or not k.alive:
+            return
+        if k.current is not None and not k.current.done:
+            return
+        rng = self._load_rng
+        k.submit(("put", "abc"[rng.randrange(3)], str(rng.randrange(1000))))
+
+    def set_speed(self, speed: float) -> bool:
+        """Simulated time per real time while playing (0.01 to 10)."""
+        if not isinstance(speed, (int, float)) or isinstance(speed, bool) or not 0.01 <= speed <= 10:
+            return self.say(f"speed must be 0.01 to 10, got {speed!r}", ok=False)
+        self.speed = float(speed)
+        if abs(self.speed_slider.value - self.speed) > 1e-9:
+            self.speed_slider.value = self.speed
+        return True
+
+    # ------------------------------------------------------------------ time
+    def advance(self, ms: float) -> None:
+        """Run the simulation ``ms`` milliseconds (no redraw)."""
+        self.cluster.run_for(ms)
+
+    def step(self, ms: Optional[float] = None) -> float:
+        """Advance ``ms`` (default ``step_ms``) and redraw; returns the frame's cost (ms)."""
+        if self._closed:
+            self.say("this widget is closed", ok=False)
+            return 0.0
+        ms = self.step_ms if ms is None else ms
+        if not isinstance(ms, (int, float)) or isinstance(ms, bool) or not 0 <= ms <= 600_000:
+            self.say(f"step: time must be 0 to 600000 ms, got {ms!r}", ok=False)
+            return 0.0
+        self.advance(ms)
+        return self.render()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def play(self) -> bool:
+        """Start the live task on the running asyncio loop (Pause stops it)."""
+        if self._closed:
+            return self.say("this widget is closed", ok=False)
+        if self.running:
+            return self.say("already playing")
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return self.say("Play needs a running event loop (a Jupyter kernel); use step()", ok=False)
+        self._task = loop.create_task(self._live())
+        return self.say(f"playing at {self.speed:.2g}x")
+
+    def pause(self) -> bool:
+        """Stop the live task; the cluster stays where it is."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+            self.status.value = self._status_html(self.cluster.states())
+            return self.say("paused")
+        return self.say("not playing", ok=False)
+
+    async def _live(self) -> None:
+        period = 1.0 / self.fps
+        last = time.perf_counter()
+        try:
+            while True:
+                await asyncio.sleep(max(0.005, period - (time.perf_counter() - last)))
+                now = time.perf_counter()
+                # at most 1 s of simulated time per frame, so a stalled kernel catches up gently
+                self.advance(min((now - last) * 1000.0 * self.speed, 1000.0))
+                last = now
+                self.render()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # a live task has no caller: show it in the widget
+            self._task = None
+            self.say(f"playing stopped: {type(error).__name__}: {error}", ok=False)
+
+    # ------------------------------------------------------------------ replay
+    def replay(self) -> bool:
+        """Rebuild the cluster from the seed box and re-apply :attr:`actions` at their
+        simulated times, up to the current time.  Same seed -> the same trace."""
+        seed = self.seed_box.value
+        try:
+            fresh = self._build(seed)
+        except ValueError as error:
+            return self.say(f"replay: {error}", ok=False)
+        actions, end = list(self.actions), self.cluster.now
+        was_playing = self.running
+        self.pause() if was_playing else None
+        self.cluster = fresh
+        self._reset_view_state()
+        run_to = fresh.sim.scheduler.run_until
+        for a in actions:
+            run_to(a.time)
+            self._scan_trace()
+            try:
+                self._apply(a.method, a.args)
+            except (ValueError, TypeError, RaftError) as error:
+                self._event("fault", f"replay: {a.method}{a.args} refused this time: {error}")
+                continue
+            self.actions.append(Action(fresh.now, a.method, a.args))
+        run_to(end)
+        self._sync_network_controls()
+        self._set_quietly(self.load_slider, self._load_n)
+        self.render()
+        if was_playing:
+            self.play()
+        return self.say(f"replayed {len(actions)} action(s) with seed {seed} up to "
+                        f"t = {end / 1000:.3f} s; trace digest {fresh.trace_digest()[:12]}")
+
+    def reset(self, seed: Optional[int] = None) -> bool:
+        """A fresh cluster from ``seed`` (default: the seed box); the actions are dropped."""
+        if seed is not None:
+            self.seed_box.value = seed
+        try:
+            fresh = self._build(self.seed_box.value)
+        except ValueError as error:
+            return self.say(f"new run: {error}", ok=False)
+        self.pause() if self.running else None
+        self.cluster = fresh
+        self._reset_view_state()
+        self._sync_network_controls()
+        self._set_quietly(self.load_slider, 0)
+        self.render()
+        return self.say(f"new run with seed {self.seed_box.value}")
+
+    # ------------------------------------------------------------------ events
+    def _event(self, kind: str, text: str, t: Optional[float] = None) -> None:
+        self.events.append((self.cluster.now if t is None else t, kind, text))
+
+    def _scan_trace(self) -> None:
+        """Turn new trace records into events, terms, leaderships and fault intervals."""
+        raw = self.cluster.trace.raw
+        start, end = self._trace_pos, len(raw)
+        self._trace_pos = end
+        ev = self._event
+        for k in range(start, end):
+            r = raw[k]
+            kind = r[1]
+            if kind == "send":
+                msg = r[4] if len(r) == 5 else r[3][1]
+                if type(msg) is RequestVoteResponse and not msg.pre_vote:
+                    ev("vote", f"{msg.src} {'votes for' if msg.granted else 'refuses'} {msg.dst} "
+                               f"in term {msg.term}", r[0])
+                continue
+            if kind in ("deliver", "drop", "duplicate", "tick"):
+                continue
+            t, node = r[0], r[2]
+            d = r[3] if len(r) == 4 else ()
+            if kind == "state":
+                role, term, _leader = d
+                before = self._roles.get(node)
+                self._roles[node] = role
+                if term > self._max_term:
+                    self._max_term = term
+                    self._terms.append((t, term))
+                if before == "leader" and role != "leader":
+                    self._close_reign(node, t)
+                    ev("leader", f"{node} steps down (term {term})", t)
+                if role == "candidate":
+                    self._note_split(term, t)
+                    self._candidates.setdefault(term, set()).add(node)
+                    if node in self._forced:
+                        ev("election", f"{node} is told to time out: election for term {term}", t)
+                    elif before == "pre-candidate":
+                        ev("election", f"{node} won the pre-vote: election for term {term}", t)
+                    else:
+                        ev("election", f"{node} timed out: election for term {term}", t)
+                    self._forced.discard(node)
+                elif role == "pre-candidate":
+                    ev("election", f"{node} timed out: asks for pre-votes (term {term + 1} "
+                                   f"if it wins)", t)
+                elif role == "leader":
+                    self._leading[node] = (t, term)
+                    self._term_leader[term] = node
+                    ev("leader", f"{node} wins the election: leader of term {term}", t)
+                elif role == "follower" and before == "candidate":
+                    ev("election", f"{node} gives up: no majority for it in term {term}", t)
+                elif role == "follower" and before == "pre-candidate":
+                    ev("election", f"{node} gives up its pre-vote", t)
+            elif kind == "crash":
+                if node in self.cluster.hosts:
+                    self._down[node] = t
+                    self._close_reign(node, t)
+                    self._roles[node] = "down"
+                    ev("fault", f"{node} crashed (it keeps its persisted term, vote and log)", t)
+            elif kind == "restart":
+                if node in self._down:
+                    self._faults.append(("server down", self._down.pop(node), t))
+                    self._roles[node] = "follower"
+                    ev("fault", f"{node} restarted from its storage", t)
+            elif kind in ("partition", "isolate", "cut"):
+                if self._cut_since is None:
+                    self._cut_since = t
+                if kind == "partition":
+                    what = " | ".join(" ".join(g) for g in d)
+                    ev("fault", f"network partitioned: {what}", t)
+                elif kind == "isolate":
+                    ev("fault", f"{node} cut off from everyone", t)
+                else:
+                    ev("fault", f"link {node} -> {d[0]} cut", t)
+            elif kind == "heal":
+                if self._cut_since is not None:
+                    self._faults.append(("partition", self._cut_since, t))
+                    self._cut_since = None
+                ev("fault", "network healed", t)
+            elif kind == "timeout_now":
+                self._forced.add(node)
+            elif kind == "client_call":
+                op = d[1]
+                if not node.startswith("load"):
+                    ev("client", f"client {node} sends {' '.join(map(str, op))}", t)
+            elif kind == "client_return":
+                if not node.startswith("load"):
+                    ev("client", f"client {node}: request {d[0]} done", t)
+            elif kind == "client_timeout":
+                ev("client", f"client {node}: request {d[0]} timed out (outcome unknown)", t)
+            elif kind == "snapshot":
+                ev("snapshot", f"{node} snapshots its state up to index {d[0]}", t)
+            elif kind == "members":
+                ev("member", f"members now: {' '.join(d)}", t)
+
+    def _note_split(self, term: int, t: float) -> None:
+        """A new election for ``term`` while the candidates of an earlier term found no
+        leader: that term's votes were split (or lost)."""
+        for old in sorted(k for k in self._candidates if k < term):
+            who = self._candidates.pop(old)
+            if old not in self._term_leader:
+                self.split_votes += 1
+                self._event("split", f"term {old}: nobody won (candidates {', '.join(sorted(who))}; "
+                                     f"votes split or lost) -> new election for term {term}", t)
+
+    def _close_reign(self, node: str, t: float) -> None:
+        open_ = self._leading.pop(node, None)
+        if open_ is not None:
+            self._reigns.append((open_[0], t, open_[1], node))
+
+    def _note_network(self) -> None:
+        net = self.cluster.network
+        d = net.delay_ms
+        bad = net.drop_rate > 0 or net.duplicate_rate > 0 or (isinstance(d, tuple) and d[1] > 20)
+        now = self.cluster.now
+        if bad and self._net_since is None:
+            self._net_since = now
+        elif not bad and self._net_since is not None:
+            self._faults.append(("bad network", self._net_since, now))
+            self._net_since = None
+
+    def _note_commits(self, states: dict) -> None:
+        top = max((s["commit_index"] for s in states.values()), default=0)
+        if top > self._commit_seen:
+            lead = self.cluster.leader()
+            who = f" by leader {lead} (term {states[lead]['term']})" if lead else ""
+            first = self._commit_seen + 1
+            span = f"entry {top}" if first == top else f"entries {first}-{top}"
+            self._event("commit", f"{span} committed{who}: a majority stores them")
+            self._commit_seen = top
+
+    # ------------------------------------------------------------------ drawing
+    def render(self) -> float:
+        """Read the cluster and redraw everything in one ``batch_update``; returns the
+        frame's cost in ms (also kept in :attr:`frame_ms`)."""
+        if self._closed:
+            return 0.0
+        began = time.perf_counter()
+        c = self.cluster
+        now = c.now
+        self._scan_trace()
+        self._note_network()
+        states = c.states()
+        self._note_commits(states)
+        xy = self._xy
+        ids = self.ids
+
+        # ring: servers
+        colours, inner, labels, hover = [], [], [], []
+        for nid in ids:
+            s = states[nid]
+            role = s["state"] if s["alive"] else "down"
+            if s["alive"] and s["paused"]:
+                role = "paused"
+            colours.append(ROLE_COLOURS[role])
+            inner.append(nid)
+            vote = s["voted_for"] or "-"
+            labels.append(f"<b>{role}</b><br>term {s['term']} · vote {vote}<br>"
+                          f"commit {s['commit_index']} / last {s['last_index']}")
+            hover.append(f"{nid}: {role}, term {s['term']}, voted for {vote}, commit "
+                         f"{s['commit_index']}, applied {s['last_applied']}, last index "
+                         f"{s['last_index']}, snapshot {s['snapshot_index']}"
+                         f"{'' if s['member'] else ' (not a member)'}")
+        lx = [xy[n][0] * 1.45 for n in ids]
+        ly = [xy[n][1] * 1.3 - (0.12 if xy[n][1] < -0.2 else 0.0) for n in ids]
+
+        # ring: links, cuts and messages on the wire
+        cuts = c.network.cuts
+        cut_x, cut_y, link_x, link_y = [], [], [], []
+        for i, a in enumerate(ids):
+            for b in ids[i + 1:]:
+                (ax, ay), (bx, by) = xy[a], xy[b]
+                if (a, b) in cuts or (b, a) in cuts:
+                    cut_x += [ax, bx, None]
+                    cut_y += [ay, by, None]
+                else:
+                    link_x += [ax, bx, None]
+                    link_y += [ay, by, None]
+        dots = {k: ([], [], []) for k in MESSAGE_KINDS}
+        for m in c.in_flight():
+            s_xy = xy.get(m.src, CLIENT_POS)
+            d_xy = xy.get(m.dst, CLIENT_POS)
+            span = m.deliver_at - m.sent_at
+            f = 1.0 if span <= 0 else min(1.0, max(0.0, (now - m.sent_at) / span))
+            f = 0.15 + 0.7 * f                       # keep dots off the server discs
+            kind = message_kind(m.msg)
+            xs, ys, hs = dots[kind]
+            xs.append(s_xy[0] + (d_xy[0] - s_xy[0]) * f)
+            ys.append(s_xy[1] + (d_xy[1] - s_xy[1]) * f)
+            hs.append(f"{kind} {m.src}→{m.dst}, arrives at {m.deliver_at / 1000:.3f} s")
+
+        # logs
+        last = max((s["last_index"] for s in states.values()), default=0)
+        hi = max(last, 1)
+        lo = max(1, hi - self.log_window + 1)
+        xs_idx = list(range(lo, hi + 1))
+        z, text, com_x, com_y, snap_x, snap_y, snap_h = [], [], [], [], [], [], []
+        for nid in ids:
+            host = c.hosts[nid]
+            log = host.core.log
+            commit = host.core.commit_index
+            snap = log.snapshot_index
+            row_z, row_t = [], []
+            for i in xs_idx:
+                if i <= snap:
+                    row_z.append(None)
+                    row_t.append("")
+                    snap_x.append(i)
+                    snap_y.append(nid)
+                    snap_h.append(f"{nid} [{i}]: in the snapshot")
+                elif i <= log.last_index:
+                    term = log.term_at(i)
+                    row_z.append(term % 10)
+                    row_t.append(str(term))
+                    if i <= commit:
+                        com_x.append(i)
+                        com_y.append(nid)
+                else:
+                    row_z.append(None)
+                    row_t.append("")
+            z.append(row_z)
+            text.append(row_t)
+
+        # timeline
+        t_s = now / 1000.0
+        x0 = max(0.0, now - self.window_ms) / 1000.0
+        x1 = max(t_s, min(self.window_ms, 2000.0) / 1000.0)
+        term_x, term_y = [], []
+        for t, term in self._terms:
+            term_x.append(t / 1000.0)
+            term_y.append(term)
+        term_x.append(t_s)
+        term_y.append(self._max_term)
+        top = self._max_term + 1.5
+        reign_x, reign_y, reign_h, star_x, star_y, star_t = [], [], [], [], [], []
+        reigns = self._reigns + [(s0, now, term, n) for n, (s0, term) in self._leading.items()]
+        for s0, e0, term, node in reigns:
+            if e0 / 1000.0 < x0:
+                continue
+            reign_x += [s0 / 1000.0, e0 / 1000.0, None]
+            reign_y += [term, term, None]
+            reign_h += [f"{node} leads term {term}"] * 3
+            star_x.append(s0 / 1000.0)
+            star_y.append(term)
+            star_t.append(node)
+        shades = {k: ([], []) for k in FAULT_KINDS}
+        open_faults = [("server down", s0, now) for s0 in self._down.values()]
+        if self._cut_since is not None:
+            open_faults.append(("partition", self._cut_since, now))
+        if self._net_since is not None:
+            open_faults.append(("bad network", self._net_since, now))
+        for kind, s0, e0 in self._faults + open_faults:
+            if e0 / 1000.0 < x0:
+                continue
+            a, b = s0 / 1000.0, max(e0, s0 + 1.0) / 1000.0
+            px, py = shades[kind]
+            px += [a, b, b, a, a, None]
+            py += [0, 0, top, top, 0, None]
+
+        fig = self.figure
+        T = self._trace
+        with fig.batch_update():
+            tr = T("cuts")
+            tr.x, tr.y = cut_x, cut_y
+            tr = T("links")
+            tr.x, tr.y = link_x, link_y
+            for kind in MESSAGE_KINDS:
+                xs, ys, hs = dots[kind]
+                tr = T(f"msg-{kind}")
+                tr.x, tr.y, tr.hovertext = xs, ys, hs
+            tr = T("servers")
+            tr.x = [xy[n][0] for n in ids]
+            tr.y = [xy[n][1] for n in ids]
+            tr.text = inner
+            tr.hovertext = hover
+            tr.marker.color = colours
+            tr = T("labels")
+            tr.x, tr.y, tr.text = lx, ly, labels
+            tr = T("log")
+            tr.x, tr.y, tr.z, tr.text = xs_idx, ids, z, text
+            tr = T("committed")
+            tr.x, tr.y = com_x, com_y
+            tr = T("compacted")
+            tr.x, tr.y, tr.hovertext = snap_x, snap_y, snap_h
+            for kind in FAULT_KINDS:
+                tr = T(f"fault-{kind}")
+                tr.x, tr.y = shades[kind]
+            tr = T("term")
+            tr.x, tr.y = term_x, term_y
+            tr = T("reigns")
+            tr.x, tr.y, tr.hovertext = reign_x, reign_y, reign_h
+            tr = T("leaders")
+            tr.x, tr.y, tr.text, tr.hovertext = star_x, star_y, star_t, star_t
+            fig.layout.xaxis2.range = (lo - 0.5, lo + self.log_window - 0.5)
+            fig.layout.xaxis3.range = (x0, x1)
+            fig.layout.yaxis3.range = (0, top)
+        self.status.value = self._status_html(states)
+        n_events = len(self.events)
+        if n_events != getattr(self, "_shown_events", -1):
+            self._shown_events = n_events
+            self.event_log.value = "<br>".join(
+                f"<code>{t / 1000:8.3f} s</code> &nbsp;{html.escape(e)}"
+                for t, _k, e in reversed(self.events[-60:]))
+        cost = (time.perf_counter() - began) * 1000.0
+        self.frame_ms.append(cost)
+        return cost
+
+    def _status_html(self, states: dict) -> str:
+        c = self.cluster
+        net = c.network
+        lead = c.leader()
+        violations = c.monitor.violations if c.monitor is not None else []
+        safety = ("<span style='color:#2a7a2a'>safety holds</span>" if not violations else
+                  f"<span style='color:#c0392b'><b>{len(violations)} safety violation(s)</b>: "
+                  f"{html.escape(str(violations[0]))[:200]}</span>")
+        term = f" (term {states[lead]['term']})" if lead else ""
+        return (f"t = <b>{c.now / 1000:.3f} s</b> &middot; leader <b>{lead or 'none'}</b>{term}"
+                f" &middot; {len(c.in_flight())} message(s) in flight &middot; sent {net.sent}, "
+                f"delivered {net.delivered}, dropped {net.dropped}, duplicated {net.duplicated}"
+                f" &middot; {safety}{' &middot; <b>playing</b>' if self.running else ''}")
+
+    # ------------------------------------------------------------------ tear-down
+    def close(self) -> None:
+        """Stop the live task and close the view."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        self._closed = True
+        for child in (self.figure, self._controls, self.message, self.status, self.event_log,
+                      self.view):
+            child.close()
+
+
+def _discrete_scale(colours: tuple) -> list:
+    n = len(colours)
+    out = []
+    for k, col in enumerate(colours):
+        out.append((k / n, col))
+        out.append(((k + 1) / n, col))
+    return out
