@@ -31,7 +31,6 @@ itself when a cell executes.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import math
 import re
@@ -44,6 +43,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from course_lib.viz.live import LiveTask
 from course_lib.raft import (
     AppendEntries, AppendEntriesResponse, ClientReply, ClientRequest, InstallSnapshot,
     InstallSnapshotResponse, RaftError, RequestVote, RequestVoteResponse, SimCluster,
@@ -133,7 +133,10 @@ class RaftClusterWidget:
         self.speed = 0.2
         self.message_text = ""
         self.frame_ms: deque = deque(maxlen=500)
-        self._task: Optional[asyncio.Task] = None
+        self._live = LiveTask(self._live_frame, 1.0 / self.fps,
+                              on_error=lambda e: self.say(
+                                  f"playing stopped: {type(e).__name__}: {e}", ok=False))
+        self._last_frame = 0.0
         self._closed = False
         self.cluster = self._build(seed)            # validates n, seed and the options
         self._reset_view_state()
@@ -551,7 +554,7 @@ class RaftClusterWidget:
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._live.running
 
     def play(self) -> bool:
         """Start the live task on the running asyncio loop (Pause stops it)."""
@@ -559,38 +562,25 @@ class RaftClusterWidget:
             return self.say("this widget is closed", ok=False)
         if self.running:
             return self.say("already playing")
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+        self._last_frame = time.perf_counter()
+        if not self._live.start():
             return self.say("Play needs a running event loop (a Jupyter kernel); use step()", ok=False)
-        self._task = loop.create_task(self._live())
         return self.say(f"playing at {self.speed:.2g}x")
 
     def pause(self) -> bool:
         """Stop the live task; the cluster stays where it is."""
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-            self.status.value = self._status_html(self.cluster.states())
-            return self.say("paused")
-        return self.say("not playing", ok=False)
+        if not self.running:
+            return self.say("not playing", ok=False)
+        self._live.stop()
+        self.status.value = self._status_html(self.cluster.states())
+        return self.say("paused")
 
-    async def _live(self) -> None:
-        period = 1.0 / self.fps
-        last = time.perf_counter()
-        try:
-            while True:
-                await asyncio.sleep(max(0.005, period - (time.perf_counter() - last)))
-                now = time.perf_counter()
-                # at most 1 s of simulated time per frame, so a stalled kernel catches up gently
-                self.advance(min((now - last) * 1000.0 * self.speed, 1000.0))
-                last = now
-                self.render()
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # a live task has no caller: show it in the widget
-            self._task = None
-            self.say(f"playing stopped: {type(error).__name__}: {error}", ok=False)
+    def _live_frame(self) -> None:
+        now = time.perf_counter()
+        # at most 1 s of simulated time per frame, so a stalled kernel catches up gently
+        self.advance(min((now - self._last_frame) * 1000.0 * self.speed, 1000.0))
+        self._last_frame = now
+        self.render()
 
     # ------------------------------------------------------------------ replay
     def replay(self) -> bool:
@@ -966,9 +956,7 @@ class RaftClusterWidget:
     # ------------------------------------------------------------------ tear-down
     def close(self) -> None:
         """Stop the live task and close the view."""
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        self._live.stop()
         self._closed = True
         for child in (self.figure, self._controls, self.message, self.status, self.event_log,
                       self.view):
