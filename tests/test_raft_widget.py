@@ -57,7 +57,9 @@ def test_frame_shows_the_cluster_state(w):
         assert f"term {states[nid]['term']}" in labels[k]
         assert f"commit {states[nid]['commit_index']}" in labels[k]
     log = trace(w, "log")
-    assert list(log.y) == w.ids and log.x[-1] == max(s["last_index"] for s in states.values())
+    last = max(s["last_index"] for s in states.values())
+    assert list(log.y) == w.ids and len(log.x) == w.log_window
+    assert log.x[0] <= last <= log.x[-1]  # the window shows the newest entry
     for row, nid in zip(log.z, w.ids):
         node_log = w.cluster.node(nid).log
         for i, cell in zip(log.x, row):

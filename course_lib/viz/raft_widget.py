@@ -43,6 +43,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from course_lib.viz.figure import LiveFigure
 from course_lib.viz.live import LiveTask
 from course_lib.raft import (
     AppendEntries, AppendEntriesResponse, ClientReply, ClientRequest, InstallSnapshot,
@@ -240,8 +241,12 @@ class RaftClusterWidget:
         fig.update_layout(height=600, margin=dict(l=40, r=10, t=40, b=30), uirevision="raft",
                           plot_bgcolor="white",
                           legend=dict(orientation="h", y=-0.08, font=dict(size=10)))
-        fig.update_xaxes(visible=False, range=[-1.75, 1.75], row=1, col=1)
-        fig.update_yaxes(visible=False, range=[-1.45, 1.45], scaleanchor="x", row=1, col=1)
+        # Fixed ranges, and no scaleanchor: with it, a browser falling behind a burst of
+        # redraws re-constrained the ranges and shrank the ring to a third of its size.
+        fig.update_xaxes(visible=False, range=[-1.75, 1.75], autorange=False, fixedrange=True,
+                         row=1, col=1)
+        fig.update_yaxes(visible=False, range=[-1.45, 1.45], autorange=False, fixedrange=True,
+                         row=1, col=1)
         fig.update_xaxes(title_text="log index", row=1, col=2, showgrid=False)
         fig.update_yaxes(autorange="reversed", row=1, col=2, type="category",
                          categoryorder="array", categoryarray=self.ids)
@@ -250,7 +255,7 @@ class RaftClusterWidget:
         # The traces are built on a plain Figure and wrapped once complete, so the
         # widget's first state is whole.  Their uids are FigureWidget's own: setting
         # uids afterwards desynchronises the browser (the log grid stayed blank).
-        fig = go.FigureWidget(fig)
+        fig = LiveFigure(fig)
         fig.data[self._trace_index["servers"]].on_click(self._on_ring_click)
         return fig
 
@@ -825,9 +830,10 @@ class RaftClusterWidget:
 
         # logs
         last = max((s["last_index"] for s in states.values()), default=0)
-        hi = max(last, 1)
-        lo = max(1, hi - self.log_window + 1)
-        xs_idx = list(range(lo, hi + 1))
+        lo = max(1, last - self.log_window + 1)
+        # the grid always spans the whole window: a one-column heatmap (a log of one
+        # entry) is not drawn by the browser, and fixed columns keep cells still
+        xs_idx = list(range(lo, lo + self.log_window))
         z, text, com_x, com_y, snap_x, snap_y, snap_h = [], [], [], [], [], [], []
         for nid in ids:
             host = c.hosts[nid]

@@ -23,6 +23,7 @@ import plotly.graph_objects as go
 
 from course_lib.zk import Ensemble, ServerStatus, ZooKeeperError, four_letter_word
 
+from .figure import LiveFigure
 from .live import LiveTask
 
 MODE_COLOURS = {
@@ -169,7 +170,7 @@ class EnsembleWidget:
             self.stop_live()
 
     def _make_figure(self) -> go.FigureWidget:
-        figure = go.FigureWidget(layout=go.Layout(
+        figure = LiveFigure(layout=go.Layout(
             width=460, height=400, showlegend=False, margin=dict(l=10, r=10, t=40, b=10),
             xaxis=dict(visible=False, range=[-1.6, 1.6]),
             yaxis=dict(visible=False, range=[-1.6, 1.6], scaleanchor="x"),
