@@ -28,7 +28,6 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from course_lib.viz.figure import LiveFigure
 from course_lib.viz.live import LiveTask
 from course_lib.detect.cluster import HeartbeatCluster
 from course_lib.detect.distributions import density
@@ -85,7 +84,7 @@ class PhiWidget:
         base = make_subplots(
             rows=1, cols=2, column_widths=[0.66, 0.34], horizontal_spacing=0.08,
             subplot_titles=("phi per node", "heartbeat intervals"))
-        fig = LiveFigure(base)
+        fig = go.FigureWidget(base)
         for k, node in enumerate(self.cluster.nodes):
             fig.add_scatter(x=[], y=[], mode="lines", name=node,
                             line=dict(color=COLOURS[k % len(COLOURS)], width=2), row=1, col=1)

@@ -43,7 +43,6 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from course_lib.viz.figure import LiveFigure
 from course_lib.viz.live import LiveTask
 from course_lib.raft import (
     AppendEntries, AppendEntriesResponse, ClientReply, ClientRequest, InstallSnapshot,
@@ -255,7 +254,7 @@ class RaftClusterWidget:
         # The traces are built on a plain Figure and wrapped once complete, so the
         # widget's first state is whole.  Their uids are FigureWidget's own: setting
         # uids afterwards desynchronises the browser (the log grid stayed blank).
-        fig = LiveFigure(fig)
+        fig = go.FigureWidget(fig)
         fig.data[self._trace_index["servers"]].on_click(self._on_ring_click)
         return fig
 

@@ -23,7 +23,6 @@ import plotly.graph_objects as go
 
 from course_lib.zk import Ensemble, ServerStatus, ZooKeeperError, four_letter_word
 
-from .figure import LiveFigure
 from .live import LiveTask
 
 MODE_COLOURS = {
@@ -170,7 +169,7 @@ class EnsembleWidget:
             self.stop_live()
 
     def _make_figure(self) -> go.FigureWidget:
-        figure = LiveFigure(layout=go.Layout(
+        figure = go.FigureWidget(layout=go.Layout(
             width=460, height=400, showlegend=False, margin=dict(l=10, r=10, t=40, b=10),
             xaxis=dict(visible=False, range=[-1.6, 1.6]),
             yaxis=dict(visible=False, range=[-1.6, 1.6], scaleanchor="x"),

@@ -39,7 +39,6 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import (BadVersionError, KazooException, NoChildrenForEphemeralsError,
                               NodeExistsError, NoNodeError, NotEmptyError)
 
-from course_lib.viz.figure import LiveFigure
 from course_lib.viz.live import LiveTask
 from course_lib.zk import Ensemble, four_letter_word
 from course_lib.zk.fourletter import WORDS
@@ -132,7 +131,7 @@ class ZnodeWidget:
         self._began = time.monotonic()
         self._live_task = LiveTask(self._live_frame, interval)
 
-        self.figure = LiveFigure(layout=go.Layout(
+        self.figure = go.FigureWidget(layout=go.Layout(
             height=420, margin=dict(l=5, r=5, t=40, b=5), title=f"znodes under {root}"))
         self.figure.add_treemap(uid="znodes", branchvalues="remainder", sort=False,
                                 hoverinfo="text", textinfo="label", root=dict(color="#eeeeee"),
