@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 
 import pytest
@@ -38,6 +39,18 @@ def pytest_configure(config):
     os.environ["COURSE_ZK_DIR"] = folder
     os.environ["COURSE_ZK_PORT"] = str(port)
     config._course_zk = ensemble
+    _stop_on_sigterm(ensemble)
+
+
+def _stop_on_sigterm(ensemble: Ensemble) -> None:
+    """A test run ended by SIGTERM (a timeout, a CI runner) stops its JVMs too."""
+    def handler(signum, frame):
+        ensemble.stop()
+        shutil.rmtree(ensemble.base_dir, ignore_errors=True)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def pytest_unconfigure(config):
