@@ -9,7 +9,7 @@ from course_lib.check import (
     random_sim_schedule,
 )
 from course_lib.raft import SimCluster
-from course_lib.raft.campaign import Workload as RaftWorkload
+from course_lib.raft.campaign import ClosedLoopClients
 
 
 def _cluster(seed=0):
@@ -94,7 +94,7 @@ def _campaign(seed):
     c = _cluster(seed)
     nemesis = SimNemesis(c, random_sim_schedule(c.members, seed=seed, duration_ms=3000))
     nemesis.start()
-    work = RaftWorkload(c, 3, random.Random(seed))
+    work = ClosedLoopClients(c, 3, random.Random(seed))
     c.run_for(3000)
     nemesis.heal_all()
     c.run_for(1500)

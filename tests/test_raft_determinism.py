@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from course_lib.raft import SimCluster
-from course_lib.raft.campaign import RaftNemesis, Workload, run_seed
+from course_lib.raft.campaign import ClosedLoopClients, RaftNemesis, run_seed
 import random
 
 
@@ -13,7 +13,7 @@ def faulty_run(seed: int, level: str = "messages") -> SimCluster:
     c.network.duplicate_rate = 0.05
     c.network.reorder = True
     c.run_until(lambda: c.leader() is not None, 2000)
-    Workload(c, 3, random.Random(seed))
+    ClosedLoopClients(c, 3, random.Random(seed))
     nemesis = RaftNemesis(c, random.Random(seed), spares=("n6",))
     for _ in range(15):
         c.run_for(100)

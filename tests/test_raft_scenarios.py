@@ -10,7 +10,7 @@ import pytest
 from course_lib.raft import (
     AppendEntriesResponse, InstallSnapshot, NodeState, NotLeader, SimCluster,
 )
-from course_lib.raft.campaign import Workload, check_appends
+from course_lib.raft.campaign import ClosedLoopClients, check_appends
 
 try:
     from course_lib.check import check, kv
@@ -399,7 +399,7 @@ def test_churn(seed):
     c = SimCluster(5, seed=seed, raise_on_violation=True, client_timeout_ms=1000)
     wait_leader(c)
     rng = random.Random(seed)
-    work = Workload(c, 3, random.Random(1))
+    work = ClosedLoopClients(c, 3, random.Random(1))
     for _ in range(40):
         c.run_for(rng.uniform(20, 200))
         n = rng.choice(c.members)
@@ -495,7 +495,7 @@ def test_crash_during_snapshot_install():
 def test_add_and_remove_servers_under_load():
     c = SimCluster(3, seed=20, snapshot_threshold=20)
     wait_leader(c)
-    work = Workload(c, 3, random.Random(20))
+    work = ClosedLoopClients(c, 3, random.Random(20))
     c.run_for(200)
     c.add_server("n4")
     c.add_server("n5")

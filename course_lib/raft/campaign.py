@@ -34,7 +34,7 @@ APPEND_KEYS = ("a", "b")      # append-only keys: exactly-once and prefix checks
 PUT_KEY = "c"                 # put / get key: checked by the linearizability checker
 
 
-class Workload:
+class ClosedLoopClients:
     """Closed-loop clients: each submits its next operation when the last one ends."""
 
     def __init__(self, c: SimCluster, n_clients: int, rng: random.Random) -> None:
@@ -223,7 +223,7 @@ def run_seed(seed: int, *, fault_ms: float = 3500, recover_ms: float = 1500,
     result = CampaignResult(seed, True)
     try:
         c.run_until(lambda: c.leader() is not None, 1000)
-        work = Workload(c, n_clients, random.Random(rng.getrandbits(64)))
+        work = ClosedLoopClients(c, n_clients, random.Random(rng.getrandbits(64)))
         end = c.now + fault_ms
         while c.now < end:
             c.run_for(rng.choice((20, 50, 100, 200)))
