@@ -15,33 +15,22 @@ import threading
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
 from kazoo.exceptions import NoNodeError
 from kazoo.recipe.watchers import ChildrenWatch
 
-from course_lib.grading import CheckFailed, ex1, ex3, grade
+from course_lib.grading import CheckFailed, ex1, ex3, grade, load_solution
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def solution(name: str) -> dict:
-    """The namespace of a solution notebook's code cells, check cells left out."""
-    namespace: dict = {"__name__": f"solution_{name}"}
-    for cell in nbformat.read(ROOT / "solutions" / f"{name}.ipynb", as_version=4).cells:
-        if cell.cell_type == "code" and "grade(" not in cell.source:
-            exec(compile(cell.source, f"{name}.ipynb", "exec"), namespace)
-    return namespace
 
 
 @pytest.fixture(scope="module")
 def s1() -> dict:
-    return solution("ex1_coordination_system")
+    return load_solution("ex1_coordination_system")
 
 
 @pytest.fixture(scope="module")
 def s3() -> dict:
-    return solution("ex3_fault_tolerance")
+    return load_solution("ex3_fault_tolerance")
 
 
 def rejected(check, *args) -> str:

@@ -8,37 +8,24 @@ one deliberate bug on top of them.
 
 from __future__ import annotations
 
-import json
 import random
-from pathlib import Path
 
 import pytest
 
-from course_lib.grading import CheckFailed, grade
+from course_lib.grading import CheckFailed, grade, load_solution
 from course_lib.grading import ex2, ex5
 from course_lib.raft.errors import ConfChangeInProgress
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def solution_namespace(name: str) -> dict:
-    notebook = json.loads((ROOT / "solutions" / f"{name}.ipynb").read_text())
-    ns: dict = {}
-    for cell in notebook["cells"]:
-        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-        if cell["cell_type"] == "code" and "grade(" not in source:
-            exec(compile(source, f"{name}.ipynb", "exec"), ns)
-    return ns
 
 
 @pytest.fixture(scope="module")
 def s2() -> dict:
-    return solution_namespace("ex2_consensus_protocol")
+    return load_solution("ex2_consensus_protocol")
 
 
 @pytest.fixture(scope="module")
 def s5() -> dict:
-    return solution_namespace("ex5_testing_framework")
+    return load_solution("ex5_testing_framework")
 
 
 def fails(check, *args, match: str, **kwargs) -> str:

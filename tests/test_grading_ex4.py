@@ -4,26 +4,17 @@ each sub-task is rejected with a message that names the mistake."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-import nbformat
 import pytest
 
-from course_lib.grading import CheckFailed, ex4, grade
+from course_lib.grading import CheckFailed, ex4, grade, load_solution
 from course_lib.monitor import AlertEvent, AlertStatus, Health, IncidentKind
-
-SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / "ex4_monitoring_system.ipynb"
-
 
 @pytest.fixture(scope="module")
 def sol():
     """The solution notebook's definitions (its check, data and figure cells skipped)."""
-    namespace: dict = {}
-    for cell in nbformat.read(SOLUTION, as_version=4).cells:
-        if cell.cell_type == "code" and not any(
-                use in cell.source for use in ("grade(", "simulate_cluster(seed", "telemetry_figure(run")):
-            exec(compile(cell.source, str(SOLUTION), "exec"), namespace)
-    return namespace
+    return load_solution("ex4_monitoring_system",
+                         skip=("grade(", "simulate_cluster(seed", "telemetry_figure(run"))
 
 
 def rejected(check, *args) -> str:

@@ -20,7 +20,12 @@ from __future__ import annotations
 
 import time
 import traceback
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import nbformat
+
+SOLUTIONS = Path(__file__).resolve().parents[2] / "solutions"
 
 
 class CheckFailed(AssertionError):
@@ -52,3 +57,18 @@ def expect(condition: bool, message: str) -> None:
     """Inside a check: ``CheckFailed(message)`` unless ``condition``."""
     if not condition:
         raise CheckFailed(message)
+
+
+def load_solution(name: str, skip: Iterable[str] = ("grade(",)) -> dict:
+    """Run the code cells of ``solutions/<name>.ipynb`` (all but those containing one of
+    ``skip``, by default the check cells) and return their namespace: the worked
+    answers, for tests that check the checkers."""
+    path = SOLUTIONS / f"{name}.ipynb"
+    if not path.exists():
+        raise ValueError(f"no solution notebook {path}")
+    skip = tuple(skip)
+    namespace: dict = {"__name__": f"solution_{name}"}
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "code" and not any(marker in cell.source for marker in skip):
+            exec(compile(cell.source, str(path), "exec"), namespace)
+    return namespace

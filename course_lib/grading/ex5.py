@@ -25,7 +25,7 @@ import heapq
 import math
 import random
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 from ..check import (
     LossyKV, MemoryKV, MemoryRegister, Operation, SimFault, StaleRegister, check,

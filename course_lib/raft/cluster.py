@@ -197,7 +197,7 @@ class SimCluster(SimulatedSystem):
 
     def transfer_leadership(self, target: str, timeout_ms: float = 2000) -> bool:
         """Ask the current leader to hand over to ``target``; True once it leads."""
-        host = self._check_server(target)
+        self._check_server(target)
         if target not in self.members:
             raise ValueError(f"{target!r} is not a member")
         lid = self.leader()

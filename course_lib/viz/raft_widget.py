@@ -37,7 +37,7 @@ import re
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
@@ -45,7 +45,7 @@ from plotly.subplots import make_subplots
 
 from course_lib.viz.live import LiveTask
 from course_lib.raft import (
-    AppendEntries, AppendEntriesResponse, ClientReply, ClientRequest, InstallSnapshot,
+    AppendEntries, AppendEntriesResponse, InstallSnapshot,
     InstallSnapshotResponse, RaftError, RequestVote, RequestVoteResponse, SimCluster,
     TimeoutNow,
 )
