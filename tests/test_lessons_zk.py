@@ -20,7 +20,8 @@ from course_lib.zk import connect
 
 @pytest.fixture
 def namespace():
-    return f"t{uuid.uuid4().hex[:10]}"
+    # never ends in 10 digits: that is how a sequential znode is recognised
+    return f"t{uuid.uuid4().hex[:10]}z"
 
 
 @pytest.fixture

@@ -80,7 +80,8 @@ class Znode:
 
     @property
     def sequential(self) -> bool:
-        """Named with ZooKeeper's 10-digit counter (how a sequential node is recognised)."""
+        """Named with ZooKeeper's 10-digit counter: how a sequential node is recognised
+        (so a persistent node whose name ends in 10 digits looks sequential too)."""
         return bool(_SEQUENTIAL.search(self.name))
 
     @property
