@@ -28,9 +28,10 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from course_lib.viz.live import LiveTask
 from course_lib.detect.cluster import HeartbeatCluster
 from course_lib.detect.distributions import density
+from course_lib.viz.display import view_bundle
+from course_lib.viz.live import LiveTask
 
 COLOURS = ("#3b7dd8", "#e8743b", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 MAX_FPS = 10.0
@@ -76,7 +77,7 @@ class PhiWidget:
         self.render()
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.view._repr_mimebundle_(**kwargs)
+        return view_bundle(self.view, **kwargs)
 
     # -- construction --------------------------------------------------------------
 

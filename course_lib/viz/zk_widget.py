@@ -5,9 +5,13 @@ Servers are drawn on a ring (networkx layout), coloured by the mode each reports
 is drawn linked to the server its session is on (found with ``cons``).  Buttons kill
 (SIGKILL) and restart each server's real process; "Live" polls the ensemble twice a
 second in an asyncio task on the kernel's loop, so the learner watches a new leader
-being elected.  Every button calls a public method (``kill``, ``restart``,
-``refresh``, ``start_live``, ``stop_live``) that code can call too; an action that
-makes no sense shows a message instead of raising.
+being elected.  Without Live, a kill or a restart is followed for a while anyway
+(polled every ``interval / 2`` seconds until the ensemble has settled, at most
+``FOLLOW_SECONDS``), so the picture never looks stuck on "down" while an election
+runs, and the event log stamps each change when it was seen, within that poll.  Every
+button calls a public method (``kill``, ``restart``, ``refresh``, ``start_live``,
+``stop_live``) that code can call too; an action that makes no sense shows a message
+instead of raising.
 """
 
 from __future__ import annotations
@@ -23,12 +27,15 @@ import plotly.graph_objects as go
 
 from course_lib.zk import Ensemble, ServerStatus, ZooKeeperError, four_letter_word
 
+from .display import view_bundle
 from .live import LiveTask
 
 MODE_COLOURS = {
     "leader": "#f2a900", "standalone": "#f2a900", "follower": "#3b7dd8",
     "observer": "#7aa6e8", "not serving": "#e8743b", "starting": "#e8743b", "down": "#a0a0a0",
 }
+# How long a kill or restart is followed without Live, at most.
+FOLLOW_SECONDS = 20.0
 
 
 class EnsembleWidget:
@@ -46,6 +53,10 @@ class EnsembleWidget:
         self._began = time.monotonic()
         self.live = LiveTask(self._live_frame, interval,
                              on_error=lambda e: self.say(f"live updates stopped: {e}", ok=False))
+        self._follow = LiveTask(self._follow_frame, interval / 2,
+                                on_error=lambda e: self.say(f"updates stopped: {e}", ok=False))
+        self._follow_until = 0.0
+        self._settled_polls = 0
 
         layout = nx.circular_layout(nx.complete_graph(self.ensemble.ids))
         self._xy = {i: (float(x), float(y)) for i, (x, y) in layout.items()}
@@ -64,6 +75,7 @@ class EnsembleWidget:
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
         self.refresh_button.on_click(lambda _: self.refresh())
         self.message = widgets.HTML()
+        self.message_text = ""
         self.log = widgets.HTML(layout=widgets.Layout(max_height="160px", overflow="auto"))
         controls = widgets.VBox([
             widgets.HBox([self.live_button, self.refresh_button]),
@@ -75,7 +87,7 @@ class EnsembleWidget:
         self.refresh()
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.view._repr_mimebundle_(**kwargs)
+        return view_bundle(self.view, **kwargs)
 
     # -- actions (the buttons call these) ----------------------------------------
 
@@ -87,6 +99,7 @@ class EnsembleWidget:
             return self.say(str(error), ok=False)
         self._event(f"you killed server {server_id} (SIGKILL)")
         self.refresh()
+        self._follow_changes()
         return self.say(f"Killed server {server_id}. Watch the others elect a leader.")
 
     def restart(self, server_id: int) -> bool:
@@ -97,6 +110,7 @@ class EnsembleWidget:
             return self.say(str(error), ok=False)
         self._event(f"you restarted server {server_id}")
         self.refresh()
+        self._follow_changes()
         return self.say(f"Restarted server {server_id}; it rejoins the ensemble.")
 
     def refresh(self) -> list[ServerStatus]:
@@ -115,9 +129,13 @@ class EnsembleWidget:
 
     def close(self) -> None:
         self.stop_live()
+        self._follow.stop()
         self.view.close()
 
     def say(self, text: str, ok: bool = True) -> bool:
+        """Show ``text`` under the buttons (red if not ``ok``); returns ``ok``.  The
+        plain words are in :attr:`message_text`."""
+        self.message_text = text
         colour = "#1a7f37" if ok else "#c62828"
         self.message.value = f'<span style="color:{colour}">{html.escape(text)}</span>'
         return ok
@@ -127,6 +145,28 @@ class EnsembleWidget:
     async def _live_frame(self) -> None:
         # Asking the servers blocks on sockets: do it off the kernel's loop.
         self._show(*await asyncio.get_running_loop().run_in_executor(None, self._observe))
+
+    def _follow_changes(self) -> None:
+        """Poll until the ensemble settles (see the module docstring)."""
+        self._follow_until = time.monotonic() + FOLLOW_SECONDS
+        self._settled_polls = 0
+        if not self.live.running:
+            self._follow.start()
+
+    def settled(self) -> bool:
+        """One leader, and every server that is up serves."""
+        modes = [s.mode for s in self.statuses]
+        return modes.count("leader") + modes.count("standalone") == 1 and all(
+            s.serving or s.mode == "down" for s in self.statuses)
+
+    async def _follow_frame(self) -> None:
+        if self.live.running:
+            self._follow.stop()
+            return
+        await self._live_frame()
+        self._settled_polls = self._settled_polls + 1 if self.settled() else 0
+        if self._settled_polls >= 3 or time.monotonic() > self._follow_until:
+            self._follow.stop()
 
     def _show(self, statuses: list[ServerStatus], client_server: Optional[int]) -> list[ServerStatus]:
         previous = {s.id: s.mode for s in self.statuses}
@@ -171,8 +211,8 @@ class EnsembleWidget:
     def _make_figure(self) -> go.FigureWidget:
         figure = go.FigureWidget(layout=go.Layout(
             width=460, height=400, showlegend=False, margin=dict(l=10, r=10, t=40, b=10),
-            xaxis=dict(visible=False, range=[-1.6, 1.6]),
-            yaxis=dict(visible=False, range=[-1.6, 1.6], scaleanchor="x"),
+            xaxis=dict(visible=False, range=[-2.0, 2.0]),
+            yaxis=dict(visible=False, range=[-1.9, 1.9], scaleanchor="x"),
             title="ZooKeeper ensemble", plot_bgcolor="white"))
         figure.add_scatter(mode="lines", line=dict(color="#f2a900", width=3),
                            hoverinfo="skip")
@@ -196,10 +236,14 @@ class EnsembleWidget:
                     lead_y += [self._xy[leader][1], self._xy[s.id][1], None]
         client_xy = (0.0, 0.0)
         link_x, link_y = [], []
+        label_side = "bottom center"
         if self.client_server is not None:
             sx, sy = self._xy[self.client_server]
-            client_xy = (sx * 1.45, sy * 1.45)
+            client_xy = (sx * 1.55, sy * 1.55)
             link_x, link_y = [sx, client_xy[0]], [sy, client_xy[1]]
+            # the label goes on the side away from the ring, never over a server
+            label_side = "top center" if sy > 0.3 else "bottom center" if sy < -0.3 else (
+                "middle right" if sx > 0 else "middle left")
         with self.figure.batch_update():
             leads, link, servers, client = self.figure.data
             leads.x, leads.y = lead_x, lead_y
@@ -213,4 +257,5 @@ class EnsembleWidget:
             client.visible = self.client is not None and self.client_server is not None
             client.x, client.y = [client_xy[0]], [client_xy[1]]
             client.text = ["your client"]
+            client.textposition = label_side
             client.marker.color = ["#2e7d32"]

@@ -39,6 +39,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import (BadVersionError, KazooException, NoChildrenForEphemeralsError,
                               NodeExistsError, NoNodeError, NotEmptyError)
 
+from course_lib.viz.display import view_bundle
 from course_lib.viz.live import LiveTask
 from course_lib.zk import Ensemble, four_letter_word
 from course_lib.zk.fourletter import WORDS
@@ -170,7 +171,7 @@ class ZnodeWidget:
         self.refresh()
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.view._repr_mimebundle_(**kwargs)
+        return view_bundle(self.view, **kwargs)
 
     # -- reading -----------------------------------------------------------------
 
