@@ -12,9 +12,18 @@ In code cells, every region between ``### BEGIN SOLUTION`` and ``### END SOLUTIO
 ``### BEGIN SOLUTION hint text`` carries the hint.  In markdown cells the region between
 ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->`` becomes ``*Your answer here.*``.
 Put solution regions inside function and method bodies only: the exercise must still
-run top to bottom, every cell but the check cells without error (a test runs it).
-Outputs and execution counts are cleared.  The conversion is deterministic, so the
-check is a plain comparison of the JSON.
+run top to bottom with no error in any cell (check cells show their failure without
+raising; a test runs the generated exercise).
+
+A code cell whose first line starts with ``### SOLUTION ONLY`` is dropped from the
+exercise.  Each solution ends with one: ``assert_all_passed(expected=5)``, which fails
+the solution's nbval run, naming the failing checks, unless all of them passed.
+
+Outputs and execution counts are cleared.  :func:`render` writes exactly what nbformat
+(and so JupyterLab, whose server saves with ``nbformat.write``) writes — sources as
+lists of lines, keys sorted, one-space indentation, a final newline — so opening and
+saving an untouched exercise in JupyterLab leaves it byte-identical.  The conversion is
+deterministic: ``--check`` compares the files byte for byte.
 """
 
 from __future__ import annotations
@@ -24,6 +33,10 @@ import json
 import re
 import sys
 from pathlib import Path
+
+import nbformat
+
+from course_lib.grading import SOLUTION_ONLY
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE_BEGIN = re.compile(r"^(\s*)### BEGIN SOLUTION(.*)$")
@@ -56,8 +69,16 @@ def strip_code(source: str, where: str = "cell") -> str:
     return "\n".join(out)
 
 
+def is_solution_only(cell: dict) -> bool:
+    source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    return cell["cell_type"] == "code" and source.lstrip().startswith(SOLUTION_ONLY)
+
+
 def exercise_from_solution(notebook: dict, name: str = "notebook") -> dict:
+    """The exercise made from the solution ``notebook`` (nbformat JSON as a dict; not
+    modified): solution regions cut, solution-only cells dropped, outputs cleared."""
     result = json.loads(json.dumps(notebook))
+    result["cells"] = [cell for cell in result["cells"] if not is_solution_only(cell)]
     for index, cell in enumerate(result["cells"]):
         source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
         if cell["cell_type"] == "code":
@@ -70,7 +91,9 @@ def exercise_from_solution(notebook: dict, name: str = "notebook") -> dict:
 
 
 def render(notebook: dict) -> str:
-    return json.dumps(notebook, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+    """The file text nbformat.write (so JupyterLab's save) gives for ``notebook``."""
+    text = nbformat.writes(nbformat.from_dict(notebook), version=nbformat.NO_CONVERT)
+    return text if text.endswith("\n") else text + "\n"
 
 
 def pairs(root: Path = ROOT):
@@ -84,12 +107,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     stale = []
     for solution, exercise in pairs():
-        text = render(exercise_from_solution(json.loads(solution.read_text()), solution.name))
+        text = render(exercise_from_solution(json.loads(solution.read_text(encoding="utf-8")),
+                                             solution.name))
         if args.check:
-            if not exercise.exists() or exercise.read_text() != text:
+            if not exercise.exists() or exercise.read_text(encoding="utf-8") != text:
                 stale.append(exercise.name)
         else:
-            exercise.write_text(text)
+            exercise.write_text(text, encoding="utf-8")
             print(f"wrote {exercise.relative_to(ROOT)}")
     if stale:
         print("out of date (run python -m course_lib.grading.generate): " + ", ".join(stale),
