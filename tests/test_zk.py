@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from kazoo.protocol.states import KazooState
@@ -203,3 +204,33 @@ def test_single_server_runs_standalone(tmp_path):
     finally:
         ensemble.stop()
     assert not ensemble.is_running()
+
+
+def test_two_starts_at_once_spawn_each_server_once(tmp_path):
+    """Binder's start script and a lesson's first cell may start the ensemble together:
+    each server is spawned once, and the pid files name the servers that run."""
+    port = free_base_port(3, start=36181)
+    at = time.time() + 3.0   # both call start() at this instant, imports done
+    script = ("import sys, time; from course_lib.zk import Ensemble; "
+              "e = Ensemble(3, base_dir=sys.argv[1], base_port=int(sys.argv[2])); "
+              "time.sleep(max(0.0, float(sys.argv[3]) - time.time())); e.start()")
+    starts = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path), str(port), str(at)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+              for _ in range(2)]
+    try:
+        outputs = [p.communicate(timeout=90)[0] for p in starts]
+        assert [p.returncode for p in starts] == [0, 0], outputs
+        ensemble = Ensemble(3, base_dir=tmp_path, base_port=port)
+        servers = [pid for pid in map(int, filter(str.isdigit, (p.name for p in Path("/proc").iterdir())))
+                   if str(tmp_path) in _cmdline(pid) and "QuorumPeerMain" in _cmdline(pid)]
+        assert sorted(servers) == sorted(ensemble.pid(i) for i in ensemble.ids), servers
+        assert all(s.serving for s in ensemble.status())
+    finally:
+        Ensemble(3, base_dir=tmp_path, base_port=port).stop()
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""

@@ -21,6 +21,8 @@ clients, exactly like a crash.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -180,11 +182,12 @@ class Ensemble:
                 f"an ensemble with other settings ({saved}) is running in {self.base_dir}; "
                 "stop it first: python -m course_lib.zk stop")
         installation = find_installation()
-        self._write_configs()
-        for server_id in self.ids:
-            if self.pid(server_id) is None:
-                self._check_port_free(server_id)
-                self._spawn(server_id, installation)
+        with self._starting():
+            self._write_configs()
+            for server_id in self.ids:
+                if self.pid(server_id) is None:
+                    self._check_port_free(server_id)
+                    self._spawn(server_id, installation)
         self.wait_until(lambda st: self._has_quorum(st), timeout, "a quorum to serve")
         try:  # the stragglers usually join within a second: show a complete ensemble
             self.wait_until(lambda st: all(s.serving for s in st), 10.0, "every server to serve")
@@ -217,10 +220,11 @@ class Ensemble:
         rejoins as a follower, or leads if the others need it).  ``ValueError`` if it
         is running."""
         self._check_id(server_id)
-        if self.pid(server_id) is not None:
-            raise ValueError(f"ZooKeeper server {server_id} is already running")
-        self._check_port_free(server_id)
-        self._spawn(server_id, find_installation())
+        with self._starting():
+            if self.pid(server_id) is not None:
+                raise ValueError(f"ZooKeeper server {server_id} is already running")
+            self._check_port_free(server_id)
+            self._spawn(server_id, find_installation())
         if wait:
             self.wait_until(lambda st: st[server_id - 1].serving, timeout,
                             f"server {server_id} to serve")
@@ -343,6 +347,19 @@ class Ensemble:
             data.mkdir(parents=True, exist_ok=True)
             (data / "myid").write_text(f"{server_id}\n")
             (self._server_dir(server_id) / "zoo.cfg").write_text(self._config(server_id))
+
+    @contextlib.contextmanager
+    def _starting(self):
+        """Hold the folder's start lock: two starts at once (Binder's ``start`` script
+        and a lesson's first cell, say) must not both spawn a server, or one copy dies
+        on a taken port and its pid file may name the dead one."""
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.base_dir / "start.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _spawn(self, server_id: int, installation) -> None:
         server_dir = self._server_dir(server_id)
