@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -21,8 +22,8 @@ def w():
     widget.close()
 
 
-def trace(w, uid):
-    return w.figure.data[w._trace_index[uid]]
+def trace(w, key):
+    return w._trace(key)
 
 
 def test_every_trace_key_names_its_own_trace(w):
@@ -31,7 +32,9 @@ def test_every_trace_key_names_its_own_trace(w):
     assert [k for k in keys if k.startswith("msg-")] == [f"msg-{k}" for k in MESSAGE_KINDS]
     assert [k for k in keys if k.startswith("fault-")] == [f"fault-{k}" for k in FAULT_KINDS]
     assert {"servers", "labels", "log", "committed", "compacted", "term", "reigns", "leaders"} <= set(keys)
-    assert sorted(w._trace_index.values()) == list(range(len(w.figure.data)))
+    for name, fig in w.figures.items():
+        assert sorted(i for f, i in w._trace_index.values() if f == name) == list(range(len(fig.data)))
+    assert w.figure is w.figures["ring"]
     assert w._trace("log").type == "heatmap" and w._trace("servers").type == "scatter"
 
 
@@ -288,3 +291,79 @@ def test_frame_cost_is_small(w):
     w.set_load(2)
     costs = sorted(w.step(20) for _ in range(50))
     assert costs[len(costs) // 2] < 20
+
+
+# ---------------------------------------------------------------- keeping the browser fluid
+def ack(fig, edit_id=None):
+    """What plotly's front end sends once it has drawn an update."""
+    ack.n = getattr(ack, "n", 0) + 1             # a new value each time, as the browser's are
+    fig._js2py_traceDeltas = {"trace_deltas": [], "n": ack.n, "trace_edit_id":
+                              fig._last_trace_edit_id if edit_id is None else edit_id}
+
+
+def test_a_frame_sends_only_the_figures_and_values_that_changed(w):
+    w.render()
+    sent = {name: fig._last_trace_edit_id for name, fig in w.figures.items()}
+    w.render()                                   # nothing happened: nothing is sent
+    assert {name: fig._last_trace_edit_id for name, fig in w.figures.items()} == sent
+    while not w.cluster.in_flight():             # messages move; logs and terms do not
+        w.cluster.run_for(1)
+    w.render(live=True)
+    assert w.figures["ring"]._last_trace_edit_id == sent["ring"] + 1
+    assert w.figures["logs"]._last_trace_edit_id == sent["logs"]
+    assert w.figures["timeline"]._last_trace_edit_id == sent["timeline"]
+    w.kill(w.cluster.leader())                   # news: the timeline is redrawn at once
+    assert w.figures["timeline"]._last_trace_edit_id == sent["timeline"] + 1
+
+
+def test_live_frames_wait_for_the_browser_and_slow_down_when_it_lags(w):
+    from course_lib.viz.frame_pacing import FramePacer
+
+    clock = [0.0]
+    w._pacer = pacer = FramePacer(10, min_fps=1, clock=lambda: clock[0])
+    for name, fig in w.figures.items():
+        pacer.watch(fig)
+    assert pacer.ready() and pacer.interval == 0.1      # no view ever answered: headless
+    w._sent.forget()
+    w.render(live=True)
+    for fig in w.figures.values():
+        ack(fig)
+    assert pacer.answered and pacer.ready()
+    w._sent.forget()
+    w.render(live=True)
+    clock[0] += 0.3
+    assert not pacer.ready(), "the ring's update is not drawn yet"
+    w._last_frame = 0
+    skipped = w.skipped_frames
+    w._live_frame()
+    assert w.skipped_frames == skipped + 1
+    for fig in w.figures.values():
+        ack(fig)
+    assert pacer.ready()
+    assert 0.2 < pacer.interval <= 1.0, "a slow browser gets fewer frames"
+    w._sent.forget()
+    w.render(live=True)
+    clock[0] += 5.0                                     # the view went away
+    assert pacer.ready() and pacer.timeouts >= 1
+
+
+def test_pacing_off_sends_at_the_fixed_rate():
+    w = RaftClusterWidget(5, seed=1, pacing=False)
+    w.step(500)
+    w._pacer.answered = True
+    w._pacer._pending[id(w.figure)] = (99, 0.0)
+    before = w.figure._last_trace_edit_id
+    while not w.cluster.in_flight():             # something to draw
+        w.cluster.run_for(1)
+    w._last_frame = time.perf_counter()
+    w._live_frame()
+    assert w.figure._last_trace_edit_id == before + 1 and w.skipped_frames == 0
+    w.close()
+
+
+def test_controls_fit_their_labels(w):
+    for b in (w.play_button, w.pause_button, w.step_button, w.kill_button, w.restart_button,
+              w.elect_button, w.partition_button, w.heal_button, w.write_button,
+              w.replay_button, w.reset_button):
+        icon = 16 if b.icon else 0
+        assert int(b.layout.width.rstrip("px")) >= 7 * len(b.description) + icon + 16, b.description

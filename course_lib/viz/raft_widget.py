@@ -24,9 +24,23 @@ them at the same simulated times: a run made by clicking replays exactly (compar
 ``cluster.trace_digest()``).
 
 Play runs an asyncio task on the kernel's loop that advances simulated time by
-``speed`` x the real time elapsed and redraws at most ``fps`` (<= 10) times a second,
-inside ``fig.batch_update()``; Pause and :meth:`close` stop it.  Nothing runs by
-itself when a cell executes.
+``speed`` x the real time elapsed and redraws at most ``fps`` (<= 10) times a second;
+Pause and :meth:`close` stop it.  Nothing runs by itself when a cell executes.
+
+**Keeping the browser fluid.**  plotly.js redraws a whole figure on every update, and
+in a 2-core browser one redraw of a figure holding all three pictures took longer than
+the frame interval: updates queued, clicks waited behind them for seconds.  So:
+
+- three figures (:attr:`figures`: ``ring``, ``logs``, ``timeline``), each updated only
+  when something in it changed, and only the properties that changed
+  (:class:`~course_lib.viz.frame_pacing.SentState`); while playing, the timeline is
+  redrawn at most every ``TIMELINE_PERIOD`` s unless a term, leader or fault appears;
+- ack-based pacing (:class:`~course_lib.viz.frame_pacing.FramePacer`): a live frame
+  draws only once the browser has answered the previous update, and the next frame
+  waits twice the time the browser took (between ``fps`` and ``MIN_FPS`` frames per
+  second); the model keeps running while frames are skipped (:attr:`skipped_frames`).
+  ``pacing=False`` sends every frame at ``fps`` (the benchmark's baseline);
+- an action's message is sent before its redraw, so a click shows at once.
 """
 
 from __future__ import annotations
@@ -41,8 +55,9 @@ from typing import Any, Optional
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
+from course_lib.viz.display import view_bundle
+from course_lib.viz.frame_pacing import AckFigureWidget, FramePacer, SentState
 from course_lib.viz.live import LiveTask
 from course_lib.raft import (
     AppendEntries, AppendEntriesResponse, InstallSnapshot,
@@ -51,6 +66,11 @@ from course_lib.raft import (
 )
 
 MAX_FPS = 10.0
+MIN_FPS = 1.0                    # pacing never waits longer than 1 s between frames
+TIMELINE_PERIOD = 1.0            # s between timeline redraws while playing (unless news)
+FIGURE_NAMES = ("ring", "logs", "timeline")
+RING_SIZE, LOGS_SIZE, TIMELINE_SIZE = (380, 300), (560, 300), (580, 185)
+EVENTS_WIDTH = 354
 ROLE_COLOURS = {
     "follower": "#4c78a8", "pre-candidate": "#eeca3b", "candidate": "#f58518",
     "leader": "#54a24b", "down": "#b5b5b5", "paused": "#9d755d",
@@ -69,6 +89,14 @@ FAULT_KINDS = ("server down", "partition", "bad network")
 FAULT_COLOURS = {"server down": "rgba(228,87,86,0.18)", "partition": "rgba(178,121,162,0.20)",
                  "bad network": "rgba(238,202,59,0.25)"}
 CLIENT_POS = (0.0, 0.0)
+
+
+def _label_side(x: float, y: float) -> str:
+    """Where a server's label goes, seen from the ring's centre: beside the top server,
+    above the upper ones, below the lower ones (never off the figure's edge)."""
+    if y > 0.9:
+        return "middle right"
+    return "top center" if y > -0.2 else "bottom center"
 
 
 @dataclass(frozen=True)
@@ -117,7 +145,7 @@ class RaftClusterWidget:
 
     def __init__(self, n: int = 5, seed: int = 1, *, speed: float = 0.2, fps: float = MAX_FPS,
                  step_ms: float = 20.0, window_ms: float = 10_000.0, log_window: int = 24,
-                 **cluster_options) -> None:
+                 pacing: bool = True, **cluster_options) -> None:
         if not isinstance(fps, (int, float)) or not 0.5 <= fps <= MAX_FPS:
             raise ValueError(f"fps must be 0.5 to {MAX_FPS:g} redraws per second, got {fps!r}")
         if not isinstance(step_ms, (int, float)) or not 0 < step_ms <= 10_000:
@@ -133,6 +161,10 @@ class RaftClusterWidget:
         self.speed = 0.2
         self.message_text = ""
         self.frame_ms: deque = deque(maxlen=500)
+        self.pacing = bool(pacing)
+        self.skipped_frames = 0                     # live frames not drawn: the browser lagged
+        self._timeline_at = 0.0                     # perf_counter of the last timeline redraw
+        self._timeline_news = None
         self._live = LiveTask(self._live_frame, 1.0 / self.fps,
                               on_error=lambda e: self.say(
                                   f"playing stopped: {type(e).__name__}: {e}", ok=False))
@@ -140,15 +172,19 @@ class RaftClusterWidget:
         self._closed = False
         self.cluster = self._build(seed)            # validates n, seed and the options
         self._reset_view_state()
-        self.figure = self._make_figure()
+        self._make_figures()
         self._build_controls(seed)
         self.set_speed(speed)
-        self.view = widgets.VBox([self.figure, self._controls, self.message, self.status,
-                                  widgets.HTML("<b>Events</b> (newest first)"), self.event_log])
+        f = self.figures
+        events = widgets.VBox([widgets.HTML("<b>Events</b> (newest first)"), self.event_log],
+                              layout=widgets.Layout(width=f"{EVENTS_WIDTH}px", margin="0 0 0 6px"))
+        self.view = widgets.VBox([
+            widgets.HBox([f["ring"], f["logs"]]), widgets.HTML(_legend_html()),
+            widgets.HBox([f["timeline"], events]), self._controls, self.message, self.status])
         self.render()
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.view._repr_mimebundle_(**kwargs)
+        return view_bundle(self.view, **kwargs)
 
     # ------------------------------------------------------------------ model
     def _build(self, seed: int) -> SimCluster:
@@ -184,159 +220,198 @@ class RaftClusterWidget:
                     for k, nid in enumerate(self.ids)}
 
     # ------------------------------------------------------------------ figure
-    def _make_figure(self) -> go.FigureWidget:
-        base = make_subplots(
-            rows=2, cols=2, column_widths=[0.38, 0.62], row_heights=[0.62, 0.38],
-            specs=[[{}, {}], [{"colspan": 2}, None]], vertical_spacing=0.12,
-            horizontal_spacing=0.06,
-            subplot_titles=("servers and messages in flight", "logs (cell = term; outlined = committed)",
-                            "terms and leaders over time"))
-        fig = base
-        keys = []  # a name per trace, in order: ``_trace(key)`` finds it
+    def _make_figures(self) -> None:
+        """Three small ``FigureWidget`` s rather than one with subplots: plotly.js redraws
+        a whole figure on every update, so the ring (which moves every frame) is kept
+        apart from the log grid and the timeline (which change seldom)."""
+        keys = {}  # trace key -> (figure name, index): ``_trace(key)`` finds it
+        figs = {name: go.Figure() for name in FIGURE_NAMES}
 
-        def add(key: str, row: int, col: int, **kw) -> None:
-            fig.add_trace(go.Scatter(**kw), row=row, col=col)
-            keys.append(key)
+        def add(key: str, name: str, trace) -> None:
+            keys[key] = (name, len(figs[name].data))
+            figs[name].add_trace(trace)
 
-        add("cuts", 1, 1, x=[], y=[], mode="lines", hoverinfo="skip", showlegend=False,
-            line=dict(color="#d62728", width=2, dash="dash"))
-        add("links", 1, 1, x=[], y=[], mode="lines", hoverinfo="skip", showlegend=False,
-            line=dict(color="#dddddd", width=1))
+        S = go.Scatter
+        add("cuts", "ring", S(x=[], y=[], mode="lines", hoverinfo="skip",
+                              line=dict(color="#d62728", width=2, dash="dash")))
+        add("links", "ring", S(x=[], y=[], mode="lines", hoverinfo="skip",
+                               line=dict(color="#dddddd", width=1)))
         for kind in MESSAGE_KINDS:
-            add(f"msg-{kind}", 1, 1, x=[], y=[], mode="markers", name=kind, legendgroup="msgs",
-                marker=dict(size=7, color=MESSAGE_COLOURS[kind]), hoverinfo="text", hovertext=[])
-        add("servers", 1, 1, x=[], y=[], mode="markers+text", showlegend=False,
-            marker=dict(size=42, line=dict(color="#333333", width=1)), text=[],
-            textposition="middle center", textfont=dict(color="white", size=12),
-            hoverinfo="text", hovertext=[])
-        add("labels", 1, 1, x=[], y=[], mode="text", showlegend=False, text=[],
-            textfont=dict(size=10, color="#333333"), hoverinfo="skip")
-        add("clients", 1, 1, x=[CLIENT_POS[0]], y=[CLIENT_POS[1]], mode="markers+text",
-            showlegend=False, marker=dict(size=12, symbol="square", color="#b279a2"),
-            text=["clients"], textposition="bottom center", textfont=dict(size=9),
-            hoverinfo="skip")
-        fig.add_trace(go.Heatmap(z=[[None]], x=[1], y=[self.ids[0]], zmin=-0.5, zmax=9.5,
-                                 colorscale=_discrete_scale(TERM_COLOURS), showscale=False,
-                                 text=[[""]], texttemplate="%{text}", textfont=dict(size=10),
-                                 hovertemplate="%{y} [%{x}] term %{text}<extra></extra>",
-                                 xgap=2, ygap=2), row=1, col=2)
-        keys.append("log")
-        add("committed", 1, 2, x=[], y=[], mode="markers", showlegend=False, hoverinfo="skip",
-            marker=dict(symbol="square-open", size=17, color="#111111", line=dict(width=2)))
-        add("compacted", 1, 2, x=[], y=[], mode="markers", showlegend=False,
-            marker=dict(symbol="square", size=15, color="#cccccc"), hoverinfo="text", hovertext=[])
+            add(f"msg-{kind}", "ring", S(x=[], y=[], mode="markers", name=kind,
+                                         marker=dict(size=7, color=MESSAGE_COLOURS[kind]),
+                                         hoverinfo="text", hovertext=[]))
+        # Data arrays are never set here but by the first render(): arrays given at
+        # construction were lost in the browser for traces later restyled (the servers
+        # vanished when the widget was built and shown in one cell).
+        add("servers", "ring", S(
+            x=[], y=[], mode="markers+text", marker=dict(size=40, line=dict(color="#333333", width=1)),
+            text=[], textposition="middle center",
+            textfont=dict(color="white", size=12), hoverinfo="text", hovertext=[]))
+        # the labels sit on invisible discs at the servers, outside them (text offsets
+        # are counted from the marker's edge), on the side where there is room
+        add("labels", "ring", S(
+            x=[], y=[], mode="markers+text", marker=dict(size=40, opacity=0), text=[],
+            textfont=dict(size=10, color="#333333"), hoverinfo="skip"))
+        add("clients", "ring", S(x=[], y=[], mode="markers+text",
+                                 marker=dict(size=11, symbol="square", color="#b279a2"),
+                                 text=[], textposition="bottom center",
+                                 textfont=dict(size=9), hoverinfo="skip"))
+        add("log", "logs", go.Heatmap(
+            zmin=-0.5, zmax=9.5, colorscale=_discrete_scale(TERM_COLOURS), showscale=False,
+            texttemplate="%{text}",
+            textfont=dict(size=10), hovertemplate="%{y} [%{x}] term %{text}<extra></extra>",
+            xgap=2, ygap=2))
+        add("committed", "logs", S(x=[], y=[], mode="markers", hoverinfo="skip",
+                                   marker=dict(symbol="square-open", size=15, color="#111111",
+                                               line=dict(width=2))))
+        add("compacted", "logs", S(x=[], y=[], mode="markers", hoverinfo="text", hovertext=[],
+                                   marker=dict(symbol="square", size=13, color="#cccccc")))
         for kind in FAULT_KINDS:
-            add(f"fault-{kind}", 2, 1, x=[], y=[], mode="lines", fill="toself", name=kind,
-                legendgroup="faults", fillcolor=FAULT_COLOURS[kind], line=dict(width=0),
-                hoverinfo="name")
-        add("term", 2, 1, x=[], y=[], mode="lines", name="highest term",
-            line=dict(color="#555555", width=1, shape="hv"), showlegend=False)
-        add("reigns", 2, 1, x=[], y=[], mode="lines", name="leader", showlegend=False,
-            line=dict(color="#54a24b", width=6), hoverinfo="text", hovertext=[])
-        add("leaders", 2, 1, x=[], y=[], mode="markers+text", showlegend=False, text=[],
-            textposition="top center", textfont=dict(size=10),
-            marker=dict(symbol="star", size=10, color="#54a24b"), hoverinfo="text", hovertext=[])
-        self._trace_index = {key: k for k, key in enumerate(keys)}
-        fig.update_layout(height=600, margin=dict(l=40, r=10, t=40, b=30), uirevision="raft",
-                          plot_bgcolor="white",
-                          legend=dict(orientation="h", y=-0.08, font=dict(size=10)))
+            add(f"fault-{kind}", "timeline", S(x=[], y=[], mode="lines", fill="toself", name=kind,
+                                               fillcolor=FAULT_COLOURS[kind], line=dict(width=0),
+                                               hoverinfo="name"))
+        add("term", "timeline", S(x=[], y=[], mode="lines", name="highest term",
+                                  line=dict(color="#555555", width=1, shape="hv")))
+        add("reigns", "timeline", S(x=[], y=[], mode="lines", name="leader", hoverinfo="text",
+                                    hovertext=[], line=dict(color="#54a24b", width=6)))
+        add("leaders", "timeline", S(x=[], y=[], mode="markers+text", text=[],
+                                     textposition="top center", textfont=dict(size=10),
+                                     marker=dict(symbol="star", size=10, color="#54a24b"),
+                                     hoverinfo="text", hovertext=[]))
+        self._trace_index = keys
+
+        common = dict(plot_bgcolor="white", showlegend=False, uirevision="raft",
+                      title=dict(font=dict(size=13), x=0.02, y=0.99, yanchor="top"))
+        ring, logs, timeline = figs["ring"], figs["logs"], figs["timeline"]
         # Fixed ranges, and no scaleanchor: with it, a browser falling behind a burst of
         # redraws re-constrained the ranges and shrank the ring to a third of its size.
-        fig.update_xaxes(visible=False, range=[-1.75, 1.75], autorange=False, fixedrange=True,
-                         row=1, col=1)
-        fig.update_yaxes(visible=False, range=[-1.45, 1.45], autorange=False, fixedrange=True,
-                         row=1, col=1)
-        fig.update_xaxes(title_text="log index", row=1, col=2, showgrid=False)
-        fig.update_yaxes(autorange="reversed", row=1, col=2, type="category",
-                         categoryorder="array", categoryarray=self.ids)
-        fig.update_xaxes(title_text="simulated time (s)", row=2, col=1, gridcolor="#eeeeee")
-        fig.update_yaxes(title_text="term", row=2, col=1, gridcolor="#eeeeee")
-        # The traces are built on a plain Figure and wrapped once complete, so the
-        # widget's first state is whole.  Their uids are FigureWidget's own: setting
-        # uids afterwards desynchronises the browser (the log grid stayed blank).
-        fig = go.FigureWidget(fig)
-        fig.data[self._trace_index["servers"]].on_click(self._on_ring_click)
-        return fig
+        ring.update_layout(width=RING_SIZE[0], height=RING_SIZE[1], margin=dict(l=0, r=0, t=24, b=0),
+                           title_text="servers and messages in flight", **common)
+        ring.update_xaxes(visible=False, range=[-2.05, 2.05], fixedrange=True)
+        ring.update_yaxes(visible=False, range=[-1.55, 1.4], fixedrange=True)
+        logs.update_layout(width=LOGS_SIZE[0], height=LOGS_SIZE[1],
+                           margin=dict(l=34, r=8, t=24, b=34),
+                           title_text="logs (cell = term; outlined = committed; grey = snapshot)",
+                           **common)
+        logs.update_xaxes(title=dict(text="log index", standoff=4), showgrid=False, fixedrange=True,
+                          range=(0.5, self.log_window + 0.5), title_font_size=11)
+        logs.update_yaxes(autorange="reversed", type="category", categoryorder="array",
+                          categoryarray=self.ids, fixedrange=True)
+        timeline.update_layout(width=TIMELINE_SIZE[0], height=TIMELINE_SIZE[1],
+                               margin=dict(l=40, r=8, t=24, b=34),
+                               title_text="terms and leaders over time", **common)
+        timeline.update_xaxes(title=dict(text="simulated time (s)", standoff=4), gridcolor="#eeeeee",
+                              title_font_size=11, range=(0, 2), fixedrange=True)
+        timeline.update_yaxes(title=dict(text="term", standoff=2), gridcolor="#eeeeee",
+                              title_font_size=11, range=(0, 1.5), fixedrange=True)
+        # Each figure is wrapped once complete, so the widget's first state is whole.
+        # The traces' uids are FigureWidget's own: setting uids afterwards
+        # desynchronises the browser (the log grid stayed blank).
+        self.figures = {name: AckFigureWidget(f) for name, f in figs.items()}
+        self.figure = self.figures["ring"]
+        self.figures["ring"].data[keys["servers"][1]].on_click(self._on_ring_click)
+        self._sent = SentState()
+        self._pacer = FramePacer(self.fps, min_fps=min(MIN_FPS, self.fps))
+        for name, fig in self.figures.items():
+            self._pacer.watch(fig, lambda name=name: self._redraw_whole(name))
+
+    def _redraw_whole(self, name: str) -> None:
+        """A view of figure ``name`` drew itself from the model's state: send it every
+        value again (a view built while updates were in flight missed some)."""
+        self._sent.forget((name,))
+        if not self._closed:
+            self.render()
 
     def _trace(self, key: str):
-        return self.figure.data[self._trace_index[key]]
+        name, index = self._trace_index[key]
+        return self.figures[name].data[index]
 
     # ------------------------------------------------------------------ controls
     def _build_controls(self, seed: int) -> None:
+        # Widths fit each label (13 px font: ~8 px a character, + 16 px icon + padding);
+        # descriptions take the width they need.
         W = widgets.Layout
-        self.play_button = widgets.Button(description="Play", icon="play", button_style="success",
-                                          layout=W(width="80px"))
-        self.pause_button = widgets.Button(description="Pause", icon="pause", layout=W(width="80px"))
-        self.step_button = widgets.Button(description=f"Step {self.step_ms:g} ms", icon="step-forward",
-                                          layout=W(width="120px"))
+        fit = {"description_width": "initial"}
+
+        def button(label: str, width: int, **kw) -> widgets.Button:
+            return widgets.Button(description=label, layout=W(width=f"{width}px"), **kw)
+
+        self.play_button = button("Play", 78, icon="play", button_style="success")
+        self.pause_button = button("Pause", 86, icon="pause")
+        self.step_button = button(f"Step {self.step_ms:g} ms", 124, icon="step-forward")
         self.speed_slider = widgets.FloatLogSlider(value=0.2, base=10, min=-2, max=1, step=0.1,
-                                                   description="speed", readout_format=".2f")
+                                                   description="speed", readout_format=".2f",
+                                                   style=fit, layout=W(width="250px"))
         self.play_button.on_click(lambda _: self.play())
         self.pause_button.on_click(lambda _: self.pause())
         self.step_button.on_click(lambda _: self.step())
         self.speed_slider.observe(lambda ch: self.set_speed(ch["new"]), "value")
 
         self.node_select = widgets.Dropdown(options=self.ids, value=self.ids[0], description="server",
-                                            layout=W(width="170px"))
-        self.kill_button = widgets.Button(description="Kill", button_style="danger", layout=W(width="70px"))
-        self.restart_button = widgets.Button(description="Restart", button_style="info",
-                                             layout=W(width="80px"))
-        self.elect_button = widgets.Button(description="Trigger election", layout=W(width="140px"))
+                                            style=fit, layout=W(width="130px"))
+        self.kill_button = button("Kill", 60, button_style="danger")
+        self.restart_button = button("Restart", 86, button_style="info")
+        self.elect_button = button("Trigger election", 146)
         self.kill_button.on_click(lambda _: self.kill())
         self.restart_button.on_click(lambda _: self.restart())
         self.elect_button.on_click(lambda _: self.trigger_election())
 
         half = len(self.ids) // 2
         self.groups_text = widgets.Text(value=" ".join(self.ids[:half]) + " | " + " ".join(self.ids[half:]),
-                                        description="groups", layout=W(width="260px"))
-        self.partition_button = widgets.Button(description="Partition", button_style="warning",
-                                               layout=W(width="90px"))
-        self.heal_button = widgets.Button(description="Heal", button_style="success", layout=W(width="70px"))
+                                        description="groups", style=fit, layout=W(width="210px"))
+        self.partition_button = button("Partition", 94, button_style="warning")
+        self.heal_button = button("Heal", 64, button_style="success")
         self.partition_button.on_click(lambda _: self.partition(self.groups_text.value))
         self.heal_button.on_click(lambda _: self.heal())
 
-        self.key_text = widgets.Text(value="x", description="key", layout=W(width="140px"))
-        self.value_text = widgets.Text(value="", placeholder="auto", description="value",
-                                       layout=W(width="150px"))
-        self.write_button = widgets.Button(description="Client write", icon="pencil",
-                                           layout=W(width="110px"))
+        self.key_text = widgets.Text(value="x", description="key", style=fit, layout=W(width="110px"))
+        self.value_text = widgets.Text(value="", placeholder="auto", description="value", style=fit,
+                                       layout=W(width="130px"))
+        self.write_button = button("Client write", 124, icon="pencil")
         self.write_button.on_click(lambda _: self.client_write(self.key_text.value,
                                                                self.value_text.value or None))
         self.load_slider = widgets.IntSlider(value=0, min=0, max=4, description="client load",
-                                             continuous_update=False)
+                                             continuous_update=False, style=fit,
+                                             layout=W(width="260px"))
         self.load_slider.observe(lambda ch: self.set_load(ch["new"]), "value")
 
         net = self.cluster.network
         self.loss_slider = widgets.FloatSlider(value=net.drop_rate, min=0, max=0.5, step=0.01,
-                                               description="loss", continuous_update=False)
+                                               description="loss", continuous_update=False,
+                                               style=fit, layout=W(width="250px"))
         lo, hi = net.delay_ms if isinstance(net.delay_ms, tuple) else (1, 5)
         self.delay_slider = widgets.IntRangeSlider(value=(int(lo), int(hi)), min=0, max=300, step=1,
-                                                   description="delay ms", continuous_update=False)
+                                                   description="delay ms", continuous_update=False,
+                                                   style=fit, layout=W(width="300px"))
         self.dup_slider = widgets.FloatSlider(value=net.duplicate_rate, min=0, max=0.5, step=0.01,
-                                              description="duplicate", continuous_update=False)
+                                              description="duplicate", continuous_update=False,
+                                              style=fit, layout=W(width="270px"))
         self.loss_slider.observe(lambda ch: self.set_loss(ch["new"]), "value")
         self.delay_slider.observe(lambda ch: self.set_delay(*ch["new"]), "value")
         self.dup_slider.observe(lambda ch: self.set_duplication(ch["new"]), "value")
 
-        self.seed_box = widgets.IntText(value=seed, description="seed", layout=W(width="160px"))
-        self.replay_button = widgets.Button(description="Replay", icon="repeat", layout=W(width="90px"),
-                                            tooltip="rebuild from the seed and re-apply your actions")
-        self.reset_button = widgets.Button(description="New run", icon="refresh", layout=W(width="90px"),
-                                           tooltip="a fresh cluster from the seed, no actions")
+        self.seed_box = widgets.IntText(value=seed, description="seed", style=fit,
+                                        layout=W(width="120px"))
+        self.replay_button = button("Replay", 92, icon="repeat",
+                                    tooltip="rebuild from the seed and re-apply your actions")
+        self.reset_button = button("New run", 102, icon="refresh",
+                                   tooltip="a fresh cluster from the seed, no actions")
         self.replay_button.on_click(lambda _: self.replay())
         self.reset_button.on_click(lambda _: self.reset())
 
+        row = lambda *children: widgets.HBox(children, layout=W(flex_flow="row wrap"))  # noqa: E731
+        gap = lambda: widgets.HTML("", layout=W(width="18px"))  # noqa: E731
         self._controls = widgets.VBox([
-            widgets.HBox([self.play_button, self.pause_button, self.step_button, self.speed_slider]),
-            widgets.HBox([self.node_select, self.kill_button, self.restart_button, self.elect_button]),
-            widgets.HBox([self.groups_text, self.partition_button, self.heal_button]),
-            widgets.HBox([self.key_text, self.value_text, self.write_button, self.load_slider]),
-            widgets.HBox([self.loss_slider, self.delay_slider, self.dup_slider]),
-            widgets.HBox([self.seed_box, self.replay_button, self.reset_button]),
+            row(self.play_button, self.pause_button, self.step_button, self.speed_slider, gap(),
+                self.seed_box, self.replay_button, self.reset_button),
+            row(self.node_select, self.kill_button, self.restart_button, self.elect_button, gap(),
+                self.groups_text, self.partition_button, self.heal_button),
+            row(self.key_text, self.value_text, self.write_button, gap(), self.load_slider),
+            row(self.loss_slider, self.delay_slider, self.dup_slider),
         ])
         self.message = widgets.HTML()
         self.status = widgets.HTML()
-        self.event_log = widgets.HTML(layout=W(max_height="200px", overflow="auto"))
+        self.event_log = widgets.HTML(layout=W(height=f"{TIMELINE_SIZE[1] - 24}px", overflow="auto"))
 
     def _set_quietly(self, control, value) -> None:
         """Move a control to ``value`` without calling its handler (replay, reset)."""
@@ -373,8 +448,9 @@ class RaftClusterWidget:
         except (ValueError, TypeError, RaftError) as error:
             return self.say(f"{method}: {error}", ok=False)
         self.actions.append(Action(self.cluster.now, method, args))
+        self.say(done)                 # first, so the browser shows it before the redraw
         self.render()
-        return self.say(done)
+        return True
 
     def _apply(self, method: str, args: tuple) -> None:
         """The model side of each action (also what :meth:`replay` calls)."""
@@ -567,24 +643,38 @@ class RaftClusterWidget:
         if self.running:
             return self.say("already playing")
         self._last_frame = time.perf_counter()
+        self._live.interval = 1.0 / self.fps
         if not self._live.start():
             return self.say("Play needs a running event loop (a Jupyter kernel); use step()", ok=False)
+        self._show_playing(True)
         return self.say(f"playing at {self.speed:.2g}x")
 
     def pause(self) -> bool:
-        """Stop the live task; the cluster stays where it is."""
+        """Stop the live task; the cluster stays where it is (and is drawn as it is)."""
         if not self.running:
             return self.say("not playing", ok=False)
         self._live.stop()
-        self.status.value = self._status_html(self.cluster.states())
-        return self.say("paused")
+        self._show_playing(False)
+        self.say("paused")             # first, so the browser shows it before the redraw
+        self.render()
+        return True
+
+    def _show_playing(self, playing: bool) -> None:
+        self.play_button.button_style = "" if playing else "success"
+        self.pause_button.button_style = "warning" if playing else ""
 
     def _live_frame(self) -> None:
         now = time.perf_counter()
         # at most 1 s of simulated time per frame, so a stalled kernel catches up gently
         self.advance(min((now - self._last_frame) * 1000.0 * self.speed, 1000.0))
         self._last_frame = now
-        self.render()
+        pacer = self._pacer
+        if self.pacing and not pacer.ready():
+            self.skipped_frames += 1   # the browser is still drawing the last update
+            self._live.interval = 1.0 / self.fps
+            return
+        self.render(live=True)
+        self._live.interval = pacer.interval if self.pacing else 1.0 / self.fps
 
     # ------------------------------------------------------------------ replay
     def replay(self) -> bool:
@@ -768,41 +858,72 @@ class RaftClusterWidget:
             self._commit_seen = top
 
     # ------------------------------------------------------------------ drawing
-    def render(self) -> float:
-        """Read the cluster and redraw everything in one ``batch_update``; returns the
-        frame's cost in ms (also kept in :attr:`frame_ms`)."""
+    def render(self, live: bool = False) -> float:
+        """Read the cluster and redraw what changed: each figure whose pictures changed
+        gets one ``batch_update`` holding only the changed values.  ``live`` (a frame
+        while playing) redraws the timeline only when a term, leader or fault appeared
+        or ``TIMELINE_PERIOD`` s passed.  Returns the frame's cost in ms (also kept in
+        :attr:`frame_ms`)."""
         if self._closed:
             return 0.0
         began = time.perf_counter()
         c = self.cluster
-        now = c.now
         self._scan_trace()
         self._note_network()
         states = c.states()
         self._note_commits(states)
-        xy = self._xy
-        ids = self.ids
+        self._push("ring", self._ring_values(states))
+        self._push("logs", self._log_values())
+        news = (len(self._terms), len(self._reigns), tuple(sorted(self._leading)),
+                len(self._faults), tuple(sorted(self._down)), self._cut_since, self._net_since)
+        if not live or news != self._timeline_news or began - self._timeline_at >= TIMELINE_PERIOD:
+            self._timeline_news, self._timeline_at = news, began
+            self._push("timeline", self._timeline_values())
+        self.status.value = self._status_html(states)
+        n_events = len(self.events)
+        if n_events != getattr(self, "_shown_events", -1):
+            self._shown_events = n_events
+            self.event_log.value = "<div style='font-size:11px;line-height:14px'>" + "<br>".join(
+                f"<code>{t / 1000:7.3f}s</code> {html.escape(e)}"
+                for t, _k, e in reversed(self.events[-60:])) + "</div>"
+        cost = (time.perf_counter() - began) * 1000.0
+        self.frame_ms.append(cost)
+        return cost
 
-        # ring: servers
-        colours, inner, labels, hover = [], [], [], []
+    def _push(self, name: str, values: list) -> bool:
+        """Send the ``((trace key or "layout", property), value)`` pairs of figure
+        ``name`` that differ from what was last sent, in one ``batch_update``."""
+        changes = self._sent.changed(((name,) + key, value) for key, value in values)
+        if not changes:
+            return False
+        fig = self.figures[name]
+        with fig.batch_update():
+            for (_name, key, prop), value in changes:
+                if key == "layout":
+                    fig.layout[prop] = value
+                else:
+                    self._trace(key)[prop] = value
+        self._pacer.sent(fig)
+        return True
+
+    def _ring_values(self, states: dict) -> list:
+        c = self.cluster
+        now = c.now
+        xy, ids = self._xy, self.ids
+        colours, labels, hover = [], [], []
         for nid in ids:
             s = states[nid]
             role = s["state"] if s["alive"] else "down"
             if s["alive"] and s["paused"]:
                 role = "paused"
             colours.append(ROLE_COLOURS[role])
-            inner.append(nid)
             vote = s["voted_for"] or "-"
-            labels.append(f"<b>{role}</b><br>term {s['term']} · vote {vote}<br>"
-                          f"commit {s['commit_index']} / last {s['last_index']}")
+            labels.append(f"<b>{role}</b> · term {s['term']}<br>"
+                          f"vote {vote} · commit {s['commit_index']}/{s['last_index']}")
             hover.append(f"{nid}: {role}, term {s['term']}, voted for {vote}, commit "
                          f"{s['commit_index']}, applied {s['last_applied']}, last index "
                          f"{s['last_index']}, snapshot {s['snapshot_index']}"
                          f"{'' if s['member'] else ' (not a member)'}")
-        lx = [xy[n][0] * 1.45 for n in ids]
-        ly = [xy[n][1] * 1.3 - (0.12 if xy[n][1] < -0.2 else 0.0) for n in ids]
-
-        # ring: links, cuts and messages on the wire
         cuts = c.network.cuts
         cut_x, cut_y, link_x, link_y = [], [], [], []
         for i, a in enumerate(ids):
@@ -823,18 +944,35 @@ class RaftClusterWidget:
             f = 0.15 + 0.7 * f                       # keep dots off the server discs
             kind = message_kind(m.msg)
             xs, ys, hs = dots[kind]
-            xs.append(s_xy[0] + (d_xy[0] - s_xy[0]) * f)
-            ys.append(s_xy[1] + (d_xy[1] - s_xy[1]) * f)
+            xs.append(round(s_xy[0] + (d_xy[0] - s_xy[0]) * f, 3))
+            ys.append(round(s_xy[1] + (d_xy[1] - s_xy[1]) * f, 3))
             hs.append(f"{kind} {m.src}→{m.dst}, arrives at {m.deliver_at / 1000:.3f} s")
+        out = [(("cuts", "x"), cut_x), (("cuts", "y"), cut_y),
+               (("links", "x"), link_x), (("links", "y"), link_y)]
+        for kind in MESSAGE_KINDS:
+            xs, ys, hs = dots[kind]
+            out += [((f"msg-{kind}", "x"), xs), ((f"msg-{kind}", "y"), ys),
+                    ((f"msg-{kind}", "hovertext"), hs)]
+        pos_x, pos_y = [xy[n][0] for n in ids], [xy[n][1] for n in ids]
+        out += [(("servers", "x"), pos_x), (("servers", "y"), pos_y), (("servers", "text"), list(ids)),
+                (("servers", "marker.color"), colours), (("servers", "hovertext"), hover),
+                (("labels", "x"), pos_x), (("labels", "y"), pos_y),
+                (("labels", "textposition"), [_label_side(*xy[n]) for n in ids]),
+                (("labels", "text"), labels),
+                (("clients", "x"), [CLIENT_POS[0]]), (("clients", "y"), [CLIENT_POS[1]]),
+                (("clients", "text"), ["clients"]), (("clients", "marker.color"), "#b279a2")]
+        out += [((f"msg-{kind}", "marker.color"), MESSAGE_COLOURS[kind]) for kind in MESSAGE_KINDS]
+        return out
 
-        # logs
-        last = max((s["last_index"] for s in states.values()), default=0)
+    def _log_values(self) -> list:
+        c = self.cluster
+        last = max((h.core.log.last_index for h in c.hosts.values()), default=0)
         lo = max(1, last - self.log_window + 1)
         # the grid always spans the whole window: a one-column heatmap (a log of one
         # entry) is not drawn by the browser, and fixed columns keep cells still
         xs_idx = list(range(lo, lo + self.log_window))
         z, text, com_x, com_y, snap_x, snap_y, snap_h = [], [], [], [], [], [], []
-        for nid in ids:
+        for nid in self.ids:
             host = c.hosts[nid]
             log = host.core.log
             commit = host.core.commit_index
@@ -859,17 +997,21 @@ class RaftClusterWidget:
                     row_t.append("")
             z.append(row_z)
             text.append(row_t)
+        return [(("log", "x"), xs_idx), (("log", "y"), list(self.ids)), (("log", "z"), z),
+                (("log", "text"), text), (("committed", "x"), com_x), (("committed", "y"), com_y),
+                (("compacted", "x"), snap_x), (("compacted", "y"), snap_y),
+                (("compacted", "hovertext"), snap_h),
+                (("committed", "marker.color"), "#111111"), (("compacted", "marker.color"), "#cccccc"),
+                (("layout", "xaxis.range"), (lo - 0.5, lo + self.log_window - 0.5)),
+                (("layout", "yaxis.autorange"), "reversed")]
 
-        # timeline
+    def _timeline_values(self) -> list:
+        now = self.cluster.now
         t_s = now / 1000.0
         x0 = max(0.0, now - self.window_ms) / 1000.0
         x1 = max(t_s, min(self.window_ms, 2000.0) / 1000.0)
-        term_x, term_y = [], []
-        for t, term in self._terms:
-            term_x.append(t / 1000.0)
-            term_y.append(term)
-        term_x.append(t_s)
-        term_y.append(self._max_term)
+        term_x = [t / 1000.0 for t, _term in self._terms] + [t_s]
+        term_y = [term for _t, term in self._terms] + [self._max_term]
         top = self._max_term + 1.5
         reign_x, reign_y, reign_h, star_x, star_y, star_t = [], [], [], [], [], []
         reigns = self._reigns + [(s0, now, term, n) for n, (s0, term) in self._leading.items()]
@@ -895,54 +1037,16 @@ class RaftClusterWidget:
             px, py = shades[kind]
             px += [a, b, b, a, a, None]
             py += [0, 0, top, top, 0, None]
-
-        fig = self.figure
-        T = self._trace
-        with fig.batch_update():
-            tr = T("cuts")
-            tr.x, tr.y = cut_x, cut_y
-            tr = T("links")
-            tr.x, tr.y = link_x, link_y
-            for kind in MESSAGE_KINDS:
-                xs, ys, hs = dots[kind]
-                tr = T(f"msg-{kind}")
-                tr.x, tr.y, tr.hovertext = xs, ys, hs
-            tr = T("servers")
-            tr.x = [xy[n][0] for n in ids]
-            tr.y = [xy[n][1] for n in ids]
-            tr.text = inner
-            tr.hovertext = hover
-            tr.marker.color = colours
-            tr = T("labels")
-            tr.x, tr.y, tr.text = lx, ly, labels
-            tr = T("log")
-            tr.x, tr.y, tr.z, tr.text = xs_idx, ids, z, text
-            tr = T("committed")
-            tr.x, tr.y = com_x, com_y
-            tr = T("compacted")
-            tr.x, tr.y, tr.hovertext = snap_x, snap_y, snap_h
-            for kind in FAULT_KINDS:
-                tr = T(f"fault-{kind}")
-                tr.x, tr.y = shades[kind]
-            tr = T("term")
-            tr.x, tr.y = term_x, term_y
-            tr = T("reigns")
-            tr.x, tr.y, tr.hovertext = reign_x, reign_y, reign_h
-            tr = T("leaders")
-            tr.x, tr.y, tr.text, tr.hovertext = star_x, star_y, star_t, star_t
-            fig.layout.xaxis2.range = (lo - 0.5, lo + self.log_window - 0.5)
-            fig.layout.xaxis3.range = (x0, x1)
-            fig.layout.yaxis3.range = (0, top)
-        self.status.value = self._status_html(states)
-        n_events = len(self.events)
-        if n_events != getattr(self, "_shown_events", -1):
-            self._shown_events = n_events
-            self.event_log.value = "<br>".join(
-                f"<code>{t / 1000:8.3f} s</code> &nbsp;{html.escape(e)}"
-                for t, _k, e in reversed(self.events[-60:]))
-        cost = (time.perf_counter() - began) * 1000.0
-        self.frame_ms.append(cost)
-        return cost
+        out = []
+        for kind in FAULT_KINDS:
+            out += [((f"fault-{kind}", "x"), shades[kind][0]), ((f"fault-{kind}", "y"), shades[kind][1])]
+        out += [(("term", "x"), term_x), (("term", "y"), term_y),
+                (("reigns", "x"), reign_x), (("reigns", "y"), reign_y),
+                (("reigns", "hovertext"), reign_h),
+                (("leaders", "x"), star_x), (("leaders", "y"), star_y),
+                (("leaders", "text"), star_t), (("leaders", "hovertext"), star_t),
+                (("layout", "xaxis.range"), (x0, x1)), (("layout", "yaxis.range"), (0, top))]
+        return out
 
     def _status_html(self, states: dict) -> str:
         c = self.cluster
@@ -963,9 +1067,21 @@ class RaftClusterWidget:
         """Stop the live task and close the view."""
         self._live.stop()
         self._closed = True
-        for child in (self.figure, self._controls, self.message, self.status, self.event_log,
-                      self.view):
+        for child in (*self.figures.values(), self._controls, self.message, self.status,
+                      self.event_log, self.view):
             child.close()
+
+
+def _legend_html() -> str:
+    """One line of colour keys (an HTML legend costs the browser nothing per frame)."""
+    def key(colour: str, text: str, shape: str = "&#9679;") -> str:
+        return f'<span style="color:{colour}">{shape}</span>&nbsp;{html.escape(text)}'
+    roles = " ".join(key(ROLE_COLOURS[r], r) for r in ROLE_COLOURS)
+    msgs = " ".join(key(MESSAGE_COLOURS[k], k, "&#8226;") for k in MESSAGE_KINDS)
+    faults = " ".join(key(FAULT_COLOURS[k].replace("0.18", "0.6").replace("0.20", "0.6")
+                          .replace("0.25", "0.7"), k, "&#9632;") for k in FAULT_KINDS)
+    return (f'<div style="font-size:11px;line-height:14px">servers: {roles} &nbsp;|&nbsp; '
+            f'messages: {msgs} &nbsp;|&nbsp; shaded: {faults}</div>')
 
 
 def _discrete_scale(colours: tuple) -> list:
