@@ -100,6 +100,54 @@ def click_phi(view) -> None:
     view.click("Pause")
 
 
+def raft_status(view) -> str:
+    """The Raft widget's words: its message, status line and event log."""
+    return "\t".join(view.locator.locator(".widget-html").all_inner_texts())
+
+
+def raft_message(view) -> str:
+    """The message line under the controls (the HTML just above the status line)."""
+    texts = view.locator.locator(".widget-html").all_inner_texts()
+    status = next((i for i, t in enumerate(texts) if t.startswith("t = ")), 0)
+    return texts[status - 1] if status > 0 else ""
+
+
+def raft_time(view) -> float:
+    match = re.search(r"t = ([\d.]+) s", raft_status(view))
+    return float(match.group(1)) if match else -1.0
+
+
+def raft_leader(view) -> str:
+    match = re.search(r"· leader (\S+)", raft_status(view))
+    return match.group(1) if match else "none"
+
+
+def playing(view) -> bool:
+    return bool(re.search(r"t = [\d.]+ s ·.*· playing", raft_status(view)))
+
+
+def click_raft(view) -> None:
+    """Play: time runs; Kill the leader: another is elected; Partition, Heal, Client
+    write: each is shown; Pause: time stops."""
+    view.click("Play")
+    began = wait_until(lambda: playing(view) and raft_time(view), 10, "the widget to play")
+    wait_until(lambda: raft_time(view) > began + 0.05, 20, "simulated time to advance")
+    leader = wait_until(lambda: (name := raft_leader(view)) != "none" and name, 30, "a leader")
+    view.select("server", leader)
+    view.click("Kill")
+    wait_until(lambda: raft_message(view).startswith(f"killed {leader}"), 5, f"the kill of {leader} shown")
+    wait_until(lambda: raft_leader(view) not in ("none", leader), 60, "a new leader")
+    for label, shown in (("Partition", "partitioned the network"), ("Heal", "healed the network"),
+                         ("Client write", "client writes ")):
+        view.click(label)    # each message differs from the one before it
+        wait_until(lambda: raft_message(view).startswith(shown), 5, f"{label!r} shown")
+    view.click("Pause")
+    wait_until(lambda: not playing(view) and raft_message(view) == "paused", 5, "the pause shown")
+    stopped = raft_time(view)
+    view.locator.page.wait_for_timeout(1000)
+    assert raft_time(view) == stopped, "time runs on after Pause"
+
+
 # How many widget views each notebook shows after Run All: a widget closed by a later
 # cell, or never rendered, leaves its output empty and the count short.
 WIDGETS = {"00_start_here": 2, "01_1_zookeeper_integration": 2, "01_2_distributed_locks": 1,
@@ -109,6 +157,7 @@ CONTROLS = {
     # notebook: [(index of the widget output, what to click)]
     "00_start_here": [(0, click_ensemble)],
     "01_1_zookeeper_integration": [(0, click_znodes)],
+    "02_1_raft": [(0, click_raft)],
     "03_1_failure_detection": [(0, click_phi), (1, click_phi)],
 }
 
@@ -171,8 +220,10 @@ def test_lesson_in_the_browser(page, lab, path):
         finally:
             view.screenshot(SCREENSHOTS, f"{name}-widget{index}-clicked")
     assert notebook.log.page_errors == [], f"{path}: errors in the page"
+    assert notebook.log.console_errors == [], f"{path}: errors in the browser console"
     save_and_reopen(notebook, lab, path)
     assert notebook.log.page_errors == [], f"{path}: errors in the page after reopening"
+    assert notebook.log.console_errors == [], f"{path}: errors in the console after reopening"
     shut_down_leaves_no_process(lab, path)
 
 
@@ -191,7 +242,9 @@ def test_exercise_in_the_browser(page, lab, path):
     assert all("not written yet" in out for out in checks), f"{path}: {checks}"
     assert re.search(r"\b0 of \d+ checks? pass", outputs[-1][1]), outputs[-1][1]
     assert notebook.log.page_errors == [], f"{path}: errors in the page"
+    assert notebook.log.console_errors == [], f"{path}: errors in the browser console"
     save_and_reopen(notebook, lab, path)
+    assert notebook.log.page_errors == notebook.log.console_errors == [], f"{path}: after reopening"
     shut_down_leaves_no_process(lab, path)
 
 
