@@ -62,7 +62,7 @@ class LabServer:
         log = open(self.log_path, "w")
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, cwd=self.root, env=self.env,
-                                        start_new_session=True)
+                                        start_new_session=True, preexec_fn=_end_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -123,6 +123,16 @@ class LabServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _end_with_parent() -> None:
+    """In the child: SIGTERM when the test run (its parent) dies, even by SIGKILL, so
+    that a killed run leaves no JupyterLab behind (it shuts its kernels down on SIGTERM)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, 15, 0, 0, 0)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _processes():
