@@ -52,3 +52,21 @@ def test_the_save_hook_strips_what_the_check_refuses():
     assert stripped["cells"][0]["source"] == "x" and stripped["metadata"]["kernelspec"]
     with pytest.raises(ValueError, match="expected a notebook"):
         strip_notebook({"cells": "nope"})
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_saving_it_in_jupyterlab_leaves_it_byte_identical(path, tmp_path):
+    """What JupyterLab's server writes for the notebook, through the course's save hook,
+    is the committed file: opening and saving a notebook changes nothing on disk."""
+    from jupyter_server.services.contents.filemanager import FileContentsManager
+
+    from course_lib.lab import HOOK
+
+    (tmp_path / path.parent.name).mkdir()
+    copy = tmp_path / path.parent.name / path.name
+    copy.write_bytes(path.read_bytes())
+    manager = FileContentsManager(root_dir=str(tmp_path), pre_save_hook=HOOK)
+    api_path = f"{path.parent.name}/{path.name}"
+    manager.save(manager.get(api_path, content=True), api_path)
+    assert copy.read_bytes() == path.read_bytes(), (
+        f"{api_path} is not stored the way JupyterLab saves it: rewrite it with nbformat.write")
