@@ -353,3 +353,20 @@ def test_chapter_rwlock_lets_a_writer_in_beside_a_reader(zk, namespace):
     writer = chapter.DistributedReadWriteLock(coordinator, "rw")
     assert asyncio.run(reader.acquire_read())
     assert asyncio.run(writer.acquire_write())  # should have been refused
+
+
+def test_coordinator_from_a_hosts_string_owns_its_client_as_in_the_chapter(zk, session_ensemble, namespace):
+    with ZKCoordinator(session_ensemble.hosts, namespace) as own:
+        assert own.owns_client and own.client.connected
+        own.register_service("api", {"port": 1})
+        assert [i["port"] for i in ZKCoordinator(zk, namespace).get_services("api")] == [1]
+    assert not own.client.connected
+    # its session ended with close(): the instance is gone at once, not after a timeout
+    assert ZKCoordinator(zk, namespace).get_services("api") == []
+    shared = ZKCoordinator(zk, namespace)
+    shared.close()
+    assert not shared.owns_client and zk.connected, "a shared client is never closed"
+    with pytest.raises(ValueError, match="at least one server"):
+        ZKCoordinator("  ", namespace)
+    with pytest.raises(ValueError, match="namespace"):
+        ZKCoordinator(session_ensemble.hosts, "bad/namespace")

@@ -24,6 +24,8 @@ from typing import Any, Callable, Optional
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
 from kazoo.recipe.watchers import ChildrenWatch, DataWatch
 
+from course_lib.zk import connect
+
 from .base import CoordinationError, Recipe
 from .paths import check_name, join, sequence_of
 
@@ -50,12 +52,41 @@ class Subscription:
 
 
 class ZKCoordinator(Recipe):
-    """The chapter's coordinator, working.  ``zk`` is a started ``KazooClient``
-    (``course_lib.zk.connect()``); the coordinator does not own it."""
+    """The chapter's coordinator, working.
+
+    ``zk`` is either a hosts string, as in the chapter (``ZKCoordinator("127.0.0.1:2181",
+    "myapp")``): the coordinator then opens its own client (``course_lib.zk.connect``)
+    and owns it, so :meth:`close` (or leaving a ``with`` block) ends its session; or a
+    started ``KazooClient`` (``course_lib.zk.connect()``), shared with the caller, which
+    the coordinator never closes."""
 
     def __init__(self, zk, namespace: str = "course", op_timeout: float = 10.0):
-        super().__init__(zk, namespace, op_timeout)
+        self.owns_client = isinstance(zk, str)
+        if self.owns_client:
+            if not zk.strip():
+                raise ValueError("hosts must name at least one server, e.g. '127.0.0.1:2181'")
+            zk = connect(zk)
+        try:
+            super().__init__(zk, namespace, op_timeout)
+        except ValueError:
+            if self.owns_client:
+                zk.stop()
+                zk.close()
+            raise
         self.namespace = namespace
+
+    def close(self) -> None:
+        """End the session of a client this coordinator opened (its ephemeral nodes,
+        its registered instances, go with it).  A shared client is left as it is."""
+        if self.owns_client:
+            self.client.stop()
+            self.client.close()
+
+    def __enter__(self) -> "ZKCoordinator":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def ensure_path(self, path: str) -> str:
         """Create ``/NAMESPACE/path`` and its parents if missing; return it.  (The
