@@ -202,7 +202,7 @@ def shut_down_leaves_no_process(lab, path: str) -> None:
     lab.api("DELETE", f"/api/sessions/{sessions[0]['id']}")
     wait_until(lambda: not alive(pid), 20, f"kernel {pid} to exit")
     try:
-        wait_until(lambda: not any(alive(p) for p in children), 10, "the kernel's processes to exit")
+        wait_until(lambda: not any(alive(p) for p in children), 20, "the kernel's processes to exit")
     except AssertionError:
         left = {p: cmd for p, cmd in children.items() if alive(p)}
         raise AssertionError(f"{path}: processes outlived their kernel: {left}") from None
