@@ -48,9 +48,8 @@ def strip_notebook(content: dict, committed_metadata: dict | None = None) -> dic
             cell["execution_count"] = None
         cell.get("metadata", {}).pop("execution", None)
     if committed_metadata is not None:
-        content["metadata"] = committed_metadata
-    else:
-        content.get("metadata", {}).pop("widgets", None)
+        content["metadata"] = dict(committed_metadata)
+    content.get("metadata", {}).pop("widgets", None)
     return content
 
 
@@ -65,9 +64,7 @@ def pre_save_hook(model: dict, path: str, contents_manager: Any = None, **kwargs
             committed = json.loads(on_disk.read_text(encoding="utf-8")).get("metadata")
         except (OSError, ValueError):
             committed = None
-    content = model.get("content")
-    # The contents manager hands the hook an nbformat NotebookNode (a dict subclass).
-    strip_notebook(content, committed)
+    strip_notebook(model.get("content"), committed)   # the JSON the browser sent, as a dict
 
 
 # JupyterLab settings for the course: no news feed or update check (it would ask every
