@@ -169,8 +169,9 @@ def run_like_a_learner(page, lab, path: str) -> Notebook:
     notebook = Notebook(page, lab, path).open()
     notebook.run_all(timeout=240)
     notebook.screenshot(SCREENSHOTS, f"{name}-after-run-all")
-    assert notebook.unexecuted_cells() == [], f"{path}: cells that did not run"
-    assert notebook.tracebacks() == [], f"{path}: an output holds a traceback"
+    tracebacks = notebook.tracebacks()
+    assert notebook.unexecuted_cells() == [], f"{path}: cells that did not run, after:\n{tracebacks}"
+    assert tracebacks == [], f"{path}: an output holds a traceback"
     assert notebook.widget_problems() == [], f"{path}: broken or blank widgets"
     shown = notebook.widget_outputs().count()
     assert shown == WIDGETS.get(name, 0), f"{path}: {shown} widgets shown, expected {WIDGETS.get(name, 0)}"
