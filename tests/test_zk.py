@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -221,12 +223,18 @@ def test_two_starts_at_once_spawn_each_server_once(tmp_path):
         outputs = [p.communicate(timeout=90)[0] for p in starts]
         assert [p.returncode for p in starts] == [0, 0], outputs
         ensemble = Ensemble(3, base_dir=tmp_path, base_port=port)
-        servers = [pid for pid in map(int, filter(str.isdigit, (p.name for p in Path("/proc").iterdir())))
-                   if str(tmp_path) in _cmdline(pid) and "QuorumPeerMain" in _cmdline(pid)]
+        servers = _servers_under(tmp_path)
         assert sorted(servers) == sorted(ensemble.pid(i) for i in ensemble.ids), servers
         assert all(s.serving for s in ensemble.status())
     finally:
         Ensemble(3, base_dir=tmp_path, base_port=port).stop()
+        for pid in _servers_under(tmp_path):   # a duplicate no pid file names (the bug)
+            os.kill(pid, signal.SIGKILL)
+
+
+def _servers_under(folder) -> list[int]:
+    return [pid for pid in map(int, filter(str.isdigit, (p.name for p in Path("/proc").iterdir())))
+            if str(folder) in _cmdline(pid) and "QuorumPeerMain" in _cmdline(pid)]
 
 
 def _cmdline(pid: int) -> str:
