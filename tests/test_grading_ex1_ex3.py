@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -116,6 +117,27 @@ def test_polling_lock_is_rejected(s1):
 
     message = rejected(ex1.distributed_lock, Polling)
     assert "not poll" in message and "0 watches" in message, message
+
+
+def test_lock_that_takes_a_vanished_predecessor_for_a_release_is_rejected(s1):
+    class Trusting(s1["DistributedLock"]):  # the classic bug when a waiter ahead gives up
+        def acquire(self, timeout=None):
+            deadline = time.monotonic() + (20.0 if timeout is None else timeout)
+            created = self.client.create(f"{self.path}/lock-", b"", ephemeral=True,
+                                         sequence=True, makepath=True)
+            mine = created.rsplit("/", 1)[1]
+            ahead = [n for n in sorted(self.client.get_children(self.path)) if n < mine]
+            if ahead:
+                gone = threading.Event()
+                if self.client.exists(f"{self.path}/{ahead[-1]}", watch=lambda e: gone.set()):
+                    if not gone.wait(max(0.0, deadline - time.monotonic())):
+                        self.client.delete(created)
+                        return False
+            self.node = mine  # no second look at the children
+            return True
+
+    message = rejected(ex1.distributed_lock, Trusting)
+    assert "A vanished predecessor is not a released lock" in message, message
 
 
 def test_unimplemented_lock_fails_at_once(s1):
@@ -293,3 +315,46 @@ def test_standby_whose_start_blocks_until_active_is_rejected(s3):
     began = time.monotonic()
     assert "must return at once" in rejected(ex3.hot_standby, Blocking, s3["NotActive"])
     assert time.monotonic() - began < 15
+
+
+def test_polling_standby_is_rejected(s3):
+    class Polling(s3["HotStandby"]):  # asks every 50 ms instead of watching the node ahead
+        def start(self):
+            created = self.client.create(f"{self.path}/standby-", self.identifier.encode(),
+                                         ephemeral=True, sequence=True, makepath=True)
+            self.node = created.rsplit("/", 1)[1]
+            self.token = int(self.node[-10:])
+            self.client.add_listener(self._on_state)
+            threading.Thread(target=self._poll, daemon=True).start()
+
+        def _poll(self):
+            try:
+                while self.node is not None and not self.active:
+                    if sorted(self.client.get_children(self.path))[0] == self.node:
+                        self.active = True
+                        self.on_active()
+                    time.sleep(0.05)
+            except Exception:  # the check closed the session
+                pass
+
+    message = rejected(ex3.hot_standby, Polling, s3["NotActive"])
+    assert "not poll" in message, message
+
+
+def test_standby_that_calls_on_active_twice_is_rejected(s3):
+    class Twice(s3["HotStandby"]):
+        def _check(self, event=None):
+            was = self.active
+            super()._check(event)
+            if self.active and not was and self.on_active is not None:
+                self.on_active()
+
+    message = rejected(ex3.hot_standby, Twice, s3["NotActive"])
+    assert "call it once" in message and "{'node-0': 2}" in message, message
+
+
+def test_the_standby_check_freezes_the_primary_and_its_late_write_is_refused(s3):
+    result = run_check("standby", ex3.hot_standby, s3["HotStandby"], s3["NotActive"])
+    assert result.passed, result.message
+    assert "after the primary froze" in result.message
+    assert re.search(r"woken primary's write was refused by (NotActive|the storage)", result.message)

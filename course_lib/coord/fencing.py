@@ -114,9 +114,10 @@ class FencedStorageClient:
         self._sock = socket.create_connection(tuple(address), timeout=timeout)
         self._file = self._sock.makefile("rwb")
 
-    def write(self, key: str, value: Any, token: int) -> None:
+    def write(self, key: str, value: Any, token: int, writer: Optional[str] = None) -> None:
+        """As :meth:`FencedStorage.write`; ``writer`` defaults to the client's."""
         reply = self._request({"op": "write", "key": key, "value": value, "token": token,
-                               "writer": self.writer})
+                               "writer": self.writer if writer is None else writer})
         if reply.get("stale"):
             raise StaleToken(reply["error"])
 

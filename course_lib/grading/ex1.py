@@ -414,6 +414,7 @@ def distributed_lock(DistributedLock) -> str:
                f"after acquire(timeout=0.3) gave up, {path} still has "
                f"{len(run.children(path))} children: a waiter that gives up must delete its "
                "node, or it blocks everyone queued behind it")
+        waiter_ahead_gives_up(run, DistributedLock, path, holder=solo)
         bounded(solo.release, "release()")
         expect(wait_until(lambda: not run.children(path), 2.0),
                "after release(), the holder's node is still there: delete it")
@@ -498,8 +499,45 @@ def distributed_lock(DistributedLock) -> str:
                "herd effect; each waiter should watch only the node just before its own, not "
                "the lock's children")
     return ("no lost update in 24 locked read-modify-writes from 4 sessions; give-up leaves "
-            f"no node; 5 waiters served in arrival order, {firings} wake-ups for 5 releases, "
+            f"no node, and the waiter behind keeps waiting; 5 waiters served in arrival order, {firings} wake-ups for 5 releases, "
             f"{polls} requests while waiting")
+
+
+def waiter_ahead_gives_up(run: Run, DistributedLock, path: str, holder) -> None:
+    """``holder`` holds the lock; a waiter queues with a short timeout, a second one
+    behind it. When the first gives up, its node vanishes and the second is woken, but
+    the lock is still held: the second must list the children again and keep waiting."""
+    quitter = DistributedLock(run.client(), path, "quitter")
+    patient = DistributedLock(run.client(), path, "patient")
+    waiters, got = Workers(), {}
+
+    def take(name, lock, timeout):
+        got[name] = lock.acquire(timeout=timeout)
+
+    waiters.start(take, "quitter", quitter, 1.0)
+    expect(wait_until(lambda: len(run.children(path)) == 2 or waiters.errors, 3.0),
+           "a waiter called acquire() but created no node under the lock path")
+    waiters.start(take, "patient", patient, 20.0)
+    expect(wait_until(lambda: len(run.children(path)) == 3 or waiters.errors, 3.0),
+           "a second waiter called acquire() but created no node under the lock path")
+    expect(wait_until(lambda: "quitter" in got or waiters.errors, 5.0),
+           "acquire(timeout=1.0) behind a held lock had not given up after 5 s")
+    if waiters.errors:
+        raise waiters.errors[0]
+    expect(got["quitter"] is False, f"acquire(timeout=1.0) returned {got['quitter']!r} while "
+                                    "another client held the lock: mutual exclusion is broken")
+    time.sleep(0.5)  # the patient waiter was woken by the quitter's node going
+    expect("patient" not in got,
+           f"the waiter ahead gave up and its node vanished, and the waiter behind it then "
+           f"returned {got.get('patient')!r} from acquire() while the lock was still held: "
+           "mutual exclusion is broken. A vanished predecessor is not a released lock: list "
+           "the children again, and hold the lock only if none is ahead of yours")
+    bounded(holder.release, "release()")
+    waiters.join(5.0, "acquire() once the holder released")
+    expect(got["patient"] is True, "the waiter behind did not get the lock once it was free")
+    bounded(patient.release, "release()")
+    expect(bounded(lambda: holder.acquire(timeout=5), "acquire(timeout=5)") is True,
+           "acquire() of a free lock failed")
 
 
 # -- 5. event notification ----------------------------------------------------------------

@@ -8,8 +8,10 @@
 3. data backup: round trip, a crash before the backup was durable (``os.fsync`` made
    to fail) leaves the previous one, a damaged file is refused;
 4. load balancing: consistent hashing's spread, minimal movement, health;
-5. hot standby: real ZooKeeper sessions; take-over time after the primary's client
-   stops, fencing tokens checked by a :class:`~course_lib.coord.FencedStorage`.
+5. hot standby: real ZooKeeper sessions; the primary in a process of its own, frozen
+   (SIGSTOP) past its session timeout; take-over time, one ``on_active`` per node, no
+   polling while waiting, and the woken primary's write refused by a
+   :class:`~course_lib.coord.FencedStorage` (fencing tokens).
 
 Each check calls the learner's code on its own thread first, so code still marked
 ``raise NotImplementedError`` fails at once; every wait has a deadline.
@@ -19,13 +21,15 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import random
+import signal
 import tempfile
 import time
 from pathlib import Path
 
 from . import expect
-from .ex1 import Run, bounded, stop, wait_until
+from .ex1 import Run, bounded, wait_until
 
 NODE_CRASHED = "node_crashed"
 NODE_RECOVERED = "node_recovered"
@@ -381,76 +385,200 @@ def load_balancing(ConsistentHashRing) -> str:
 
 # -- 5. hot-standby failover ------------------------------------------------------------------
 
+class PausablePrimary:
+    """The learner's ``HotStandby`` as the first primary, in a process of its own (forked,
+    so the learner's class comes along) with its own ZooKeeper session, so that it can be
+    frozen with SIGSTOP past its session timeout, as a long GC pause or a frozen VM
+    would, then woken to write. The storage it writes to lives in the checker's process,
+    as a real storage service outlives a frozen client; requests go over a pipe."""
+
+    def __init__(self, HotStandby, path: str, identifier: str, address) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        self.identifier = identifier
+        self.conn, theirs = context.Pipe()
+        self.process = context.Process(target=_serve_primary, daemon=True,
+                                       args=(HotStandby, path, identifier, address, theirs))
+        self.process.start()
+
+    def ask(self, *request, what: str, timeout: float = 10.0):
+        """Run ``request`` in the primary's process: its result, or the learner's
+        exception raised again here (``NotActive``, ``StaleToken``...)."""
+        self.conn.send(request)
+        expect(self.conn.poll(timeout), f"{self.identifier}'s {what} had not returned after "
+                                        f"{timeout:.0f} s")
+        ok, value = self.conn.recv()
+        if not ok:
+            raise value
+        return value
+
+    def pause(self) -> None:
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def close(self) -> None:
+        if self.process.is_alive():
+            self.resume()
+            self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+
+class RemoteError(Exception):
+    """An exception of the learner's code in the primary's process that could not be
+    sent back as it is (its class does not pickle); ``name`` is its class's name."""
+
+    def __init__(self, name: str, text: str) -> None:
+        super().__init__(name, text)
+        self.name, self.text = name, text
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.text}"
+
+
+def error_name(error: BaseException) -> str:
+    return error.name if isinstance(error, RemoteError) else type(error).__name__
+
+
+def _serve_primary(HotStandby, path, identifier, address, conn) -> None:
+    from course_lib.coord.fencing import FencedStorageClient
+    from course_lib.zk import connect
+
+    client = connect(timeout=4.0)
+    calls: list[float] = []
+    standby = HotStandby(client, path, identifier, FencedStorageClient(address, identifier),
+                         on_active=lambda: calls.append(time.monotonic()))
+    requests = {
+        "start": standby.start,
+        "state": lambda: (standby.is_active(), len(calls), standby.token),
+        "write": standby.write,
+    }
+    while True:
+        try:
+            name, *args = conn.recv()
+        except EOFError:
+            return
+        try:
+            reply = (True, requests[name](*args))
+        except BaseException as error:  # the learner's: raised again in the checker
+            reply = (False, error)
+        try:
+            pickle.loads(pickle.dumps(reply))  # what the checker's process will unpickle
+        except Exception:  # an exception (or a result) that does not travel
+            error = reply[1] if not reply[0] else TypeError(f"{name} returned {reply[1]!r}")
+            reply = (False, RemoteError(type(error).__name__, str(error)))
+        conn.send(reply)
+
+
+def called_once(calls: dict) -> None:
+    """``calls``: node -> how many times its ``on_active`` was called, once each."""
+    repeats = {name: count for name, count in calls.items() if count != 1}
+    expect(not repeats, f"on_active was called {repeats} times: call it once, when the node "
+                        "becomes active")
+
+
 def hot_standby(HotStandby, NotActive) -> str:
     from course_lib.coord import FencedStorage
 
-    storage = FencedStorage()
+    storage = FencedStorage().start()
     with Run("ex3-standby") as run:
         path = run.path("primary")
-        clients = [run.client() for _ in range(3)]
-        activated: dict[str, float] = {}
-        standbys = []
-        for i, client in enumerate(clients):
-            name = f"node-{i}"
-            standbys.append(HotStandby(client, path, name, storage,
-                                       on_active=lambda name=name: activated.setdefault(name, time.monotonic())))
-        expect(standbys[0].is_active() is False, "is_active() before start() should be False")
-        for i, standby in enumerate(standbys):
-            bounded(standby.start, f"node-{i}'s start() (it must return at once, not wait to "
-                                   "become active)", timeout=5.0)
-            time.sleep(0.05)
-        expect(wait_until(lambda: "node-0" in activated, 3.0),
-               f"node-0 started first but on_active was not called within 3 s (called for "
-               f"{sorted(activated)})")
-        time.sleep(0.2)
-        actives = [f"node-{i}" for i, s in enumerate(standbys) if s.is_active()]
-        expect(actives == ["node-0"] and list(activated) == ["node-0"],
-               f"exactly node-0 should be active; is_active() is true for {actives}, on_active "
-               f"called for {sorted(activated)}")
-        standbys[0].write("config", "v0")
-        expect(storage.read("config") == "v0", "the active node's write(...) did not reach the storage")
-        token0 = standbys[0].token
-        expect(isinstance(token0, int) and storage.highest_token == token0,
-               f"write should pass the node's token ({token0!r}) to storage.write; the storage "
-               f"saw token {storage.highest_token}")
+        primary = PausablePrimary(HotStandby, path, "node-0", storage.address)
         try:
-            standbys[1].write("config", "from-a-standby")
-            refused = False
-        except NotActive:
-            refused = True
-        expect(refused and storage.read("config") == "v0",
-               "a standby's write(...) should raise NotActive and leave the storage alone")
+            return _failover(run, path, primary, storage, HotStandby, NotActive)
+        finally:
+            primary.close()
+            storage.stop()
 
-        began = time.monotonic()
-        stop(clients[0])  # the primary's process ends: its session closes
-        expect(wait_until(lambda: "node-1" in activated, 5.0),
-               "5 s after the primary's client stopped, node-1's on_active had not been called: "
-               "the standby must watch the node ahead of it and take over when it goes")
-        takeover = activated["node-1"] - began
-        expect(standbys[1].is_active() and not standbys[2].is_active() and "node-2" not in activated,
-               "after node-0 stopped, node-1 (next in line) alone should be active")
-        standbys[1].write("config", "v1")
-        token1 = standbys[1].token
-        expect(isinstance(token1, int) and token1 > token0,
-               f"the new primary's token {token1!r} should be larger than the old one's {token0!r}: "
-               "use the sequence number of the node that won")
-        try:
-            standbys[0].write("config", "stale")  # the old primary, unaware it was replaced
-        except Exception:
-            pass
-        expect(storage.read("config") == "v1",
-               f"the old primary (its session gone) wrote over the new primary's value: the "
-               f"storage now holds {storage.read('config')!r}; its write must be refused "
-               "(NotActive, or the storage refusing its older token)")
-        stale = [r for r in storage.log if r.accepted and r.value == "stale"]
-        expect(not stale, "the storage accepted the old primary's write")
 
-        standbys[1].stop()
-        expect(standbys[1].is_active() is False, "is_active() right after stop() should be False")
-        expect(wait_until(lambda: "node-2" in activated, 5.0),
-               "after node-1 stopped (stop()), node-2 did not become active within 5 s")
-        standbys[2].write("config", "v2")
-        expect(storage.read("config") == "v2" and standbys[2].token > token1,
-               "the third primary's write did not go through with a larger token")
-    return (f"one active at a time; the standby took over {takeover:.2f} s after the primary's "
-            "client stopped; tokens grow; the old primary and standbys are fenced")
+def _failover(run: Run, path: str, primary: PausablePrimary, storage, HotStandby, NotActive) -> str:
+    calls: dict[str, list[float]] = {"node-1": [], "node-2": []}
+    clients = [run.client() for _ in range(2)]
+    standbys = [HotStandby(client, path, name, storage,
+                           on_active=lambda name=name: calls[name].append(time.monotonic()))
+                for client, name in zip(clients, calls)]
+    state = lambda: primary.ask("state", what="is_active()")   # (active, on_active calls, token)
+    expect(state()[0] is False, "is_active() before start() should be False")
+    primary.ask("start", what="start() (it must return at once, not wait to become "
+                              "active)", timeout=5.0)
+    expect(wait_until(lambda: state()[0] is True, 3.0),
+           "node-0 started first, alone, but it was not active within 3 s")
+    time.sleep(0.1)
+    called_once({"node-0": state()[1]})
+    for i, standby in enumerate(standbys, start=1):
+        bounded(standby.start, f"node-{i}'s start() (it must return at once, not wait to "
+                               "become active)", timeout=5.0)
+        time.sleep(0.05)
+    time.sleep(0.2)
+    actives = [f"node-{i}" for i, s in enumerate(standbys, start=1) if s.is_active()]
+    woken = sorted(name for name, times in calls.items() if times)
+    expect(not actives and not woken and state()[0],
+           f"exactly node-0 should be active; among the standbys is_active() is true for "
+           f"{actives} and on_active was called for {woken}")
+
+    before = [run.meter(c).snapshot() for c in clients]
+    time.sleep(0.5)
+    idle = [run.meter(c).snapshot() for c in clients]
+    polls = sum(i[0] - b[0] for i, b in zip(idle, before))
+    expect(polls <= 2 and all(b[1] >= 1 for b in before),
+           f"while node-0 was active, the two standbys sent {polls} requests to ZooKeeper in "
+           f"0.5 s and had set {[b[1] for b in before]} watches: a standby must wait on a "
+           "watch of the node ahead of it, not poll")
+
+    primary.ask("write", "config", "v0", what="write()")
+    expect(storage.read("config") == "v0", "the active node's write(...) did not reach the storage")
+    token0 = state()[2]
+    expect(isinstance(token0, int) and storage.highest_token == token0,
+           f"write should pass the node's token ({token0!r}) to storage.write; the storage "
+           f"saw token {storage.highest_token}")
+    try:
+        standbys[0].write("config", "from-a-standby")
+        refused = False
+    except NotActive:
+        refused = True
+    expect(refused and storage.read("config") == "v0",
+           "a standby's write(...) should raise NotActive and leave the storage alone")
+
+    primary.pause()  # frozen past its session timeout: ZooKeeper ends its session
+    began = time.monotonic()
+    expect(wait_until(lambda: calls["node-1"], 15.0),
+           "node-0 was frozen (SIGSTOP) and its session expired, but 15 s on node-1's "
+           "on_active had not been called: the standby must watch the node ahead of it and "
+           "take over when it goes")
+    takeover = calls["node-1"][0] - began
+    expect(standbys[0].is_active() and not standbys[1].is_active() and not calls["node-2"],
+           "after node-0's session expired, node-1 (next in line) alone should be active")
+    standbys[0].write("config", "v1")
+    token1 = standbys[0].token
+    expect(isinstance(token1, int) and token1 > token0,
+           f"the new primary's token {token1!r} should be larger than the old one's {token0!r}: "
+           "use the sequence number of the node that won")
+
+    primary.resume()  # wakes believing, maybe, that it is still the primary; it writes
+    try:
+        primary.ask("write", "config", "stale", what="write() after waking")
+        how = "accepted"
+    except Exception as error:
+        how = error_name(error)
+    stale = [r for r in storage.log if r.accepted and r.value == "stale"]
+    expect(not stale and storage.read("config") == "v1",
+           f"node-0 woke from its pause after node-1 took over, and its write reached the "
+           f"storage (which now holds {storage.read('config')!r}): its write must be refused, "
+           "by NotActive or by the storage refusing its older token")
+    refusal = {"NotActive": "refused by NotActive",
+               "StaleToken": "refused by the storage, for its older token"}.get(how, f"refused ({how})")
+
+    standbys[0].stop()
+    expect(standbys[0].is_active() is False, "is_active() right after stop() should be False")
+    expect(wait_until(lambda: calls["node-2"], 5.0),
+           "after node-1 stopped (stop()), node-2 did not become active within 5 s")
+    standbys[1].write("config", "v2")
+    expect(storage.read("config") == "v2" and standbys[1].token > token1,
+           "the third primary's write did not go through with a larger token")
+    time.sleep(0.2)
+    called_once({"node-0": state()[1], **{name: len(times) for name, times in calls.items()}})
+    return (f"one active at a time, woken by a watch; the standby took over {takeover:.2f} s "
+            f"after the primary froze; tokens grow; the woken primary's write was {refusal}")
