@@ -257,6 +257,13 @@ def test_gantt_one_row_per_worker_bars_from_acquired_to_released():
         holder_gantt(HOLDS, colour_by="mood")
 
 
+def test_gantt_marks_an_event_at_its_time_since_the_first_acquisition():
+    figure = holder_gantt(HOLDS, marks={"leader killed": 10.8})
+    (line,) = figure.layout.shapes
+    assert line.x0 == line.x1 == pytest.approx(0.8) and line.line.dash == "dash"
+    assert [a.text for a in figure.layout.annotations] == ["leader killed"]
+
+
 def test_overlaps_and_idle_gaps():
     assert overlaps(HOLDS) == []
     assert idle_gaps(HOLDS) == [pytest.approx(0.1), pytest.approx(0.2)]

@@ -141,11 +141,9 @@ class DistributedReadWriteLock:
             self.zk.ensure_path(self.read_lock_path)
             if await self._has_write_lock():
                 return False
-            path = f"/{self.zk.namespace}/{self.read_lock_path}"
-            # FIX: no await; the node's path is kept so it can be released.  As in the
-            # chapter, the node is a *sibling* ("read0000000003") of the "read" folder
-            # that _has_read_locks lists, so writers never see readers.
-            self.read_node = self.zk.client.create(path, ephemeral=True, sequence=True)
+            # FIX: no await; the node's path is kept so it can be released.
+            self.read_node = self.zk.client.create(self._read_node_prefix(), ephemeral=True,
+                                                   sequence=True)
             return True
         except Exception:
             return False
@@ -172,6 +170,11 @@ class DistributedReadWriteLock:
             self.zk.client.delete(self.write_node)
             self.write_node = None
 
+    def _read_node_prefix(self) -> str:
+        # As in the chapter, a reader's node is a *sibling* ("read0000000003") of the
+        # "read" folder that _has_read_locks lists, so writers never see readers.
+        return f"/{self.zk.namespace}/{self.read_lock_path}"
+
     async def _has_write_lock(self) -> bool:
         """檢查是否有寫鎖"""
         path = f"/{self.zk.namespace}/{self.write_lock_path}"
@@ -184,3 +187,13 @@ class DistributedReadWriteLock:
             return False
         children = self.zk.client.get_children(path)  # FIX: no await
         return len(children) > 0
+
+
+class ReadWriteLockReadersVisible(DistributedReadWriteLock):
+    """The chapter's read-write lock with its path bug fixed, and nothing else: a reader's
+    node goes *inside* the ``read`` folder, where writers look.  Still check-then-act,
+    still non-blocking — so what is left to see is the race and writer starvation."""
+
+    def _read_node_prefix(self) -> str:
+        return f"/{self.zk.namespace}/{self.read_lock_path}/r-"
+

@@ -79,13 +79,15 @@ def idle_gaps(events: Iterable[dict]) -> list[float]:
 
 
 def holder_gantt(events: Iterable[dict], title: str = "Who held the lock",
-                 colour_by: str = "worker", height: Optional[int] = None) -> go.Figure:
+                 colour_by: str = "worker", height: Optional[int] = None,
+                 marks: Optional[dict] = None) -> go.Figure:
     """A Gantt chart of lock holders: one row per worker, a bar per hold.
 
     ``events``: the workers' parsed lines (other events are ignored).  Times are shown
     in seconds since the first acquisition.  ``colour_by``: ``"worker"`` (one colour per
     worker) or ``"kind"`` (``read`` / ``write`` / ``lock``, from an event's ``kind``).
-    The hover shows the worker, the times and the fencing token.
+    The hover shows the worker, the times and the fencing token.  ``marks``: label ->
+    ``time.time()`` of an event to draw as a dashed vertical line (a server killed...).
     """
     if colour_by not in ("worker", "kind"):
         raise ValueError(f"colour_by must be 'worker' or 'kind', not {colour_by!r}")
@@ -118,6 +120,9 @@ def holder_gantt(events: Iterable[dict], title: str = "Who held the lock",
         showlegend=colour_by == "kind",
         xaxis=dict(title="seconds since the first acquisition", zeroline=False),
         yaxis=dict(categoryorder="array", categoryarray=workers[::-1], title=None))
+    for label, at in (marks or {}).items():
+        figure.add_vline(x=at - t0, line=dict(color="#c0392b", dash="dash", width=2),
+                         annotation_text=label, annotation_position="top")
     return figure
 
 
