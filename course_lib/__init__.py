@@ -6,6 +6,7 @@ seeded simulator and the real runtime drive them.  Sub-packages:
 - ``course_lib.zk``       a real Apache ZooKeeper ensemble on loopback, ``connect()``
 - ``course_lib.sim``      discrete-event simulator (virtual clock, network, faults, trace)
 - ``course_lib.raft``     Raft: sans-I/O core and ``SimCluster``
+- ``course_lib.net``      the same Raft core on real processes: WAL, TCP, ``ProcessCluster``, CLI
 - ``course_lib.check``    linearizability checker and models
 - ``course_lib.detect``   failure detectors (timeout, phi accrual)
 - ``course_lib.coord``    ZooKeeper recipes: registry, configuration, events, locks, election

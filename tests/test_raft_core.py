@@ -12,9 +12,9 @@ import pytest
 
 from course_lib.raft import (
     AppendEntries, AppendEntriesResponse, ConfChange, ConfChangeInProgress, Entry,
-    EntryKind, InstallSnapshot, InstallSnapshotResponse, KVStateMachine, ClientCommand,
+    EntryKind, HardState, InstallSnapshot, InstallSnapshotResponse, KVStateMachine, ClientCommand,
     MemoryStorage, NodeState, NotLeader, RaftConfig, RaftNode, RequestVote,
-    RequestVoteResponse, SafetyViolation, TimeoutNow,
+    RaftError, RequestVoteResponse, SafetyViolation, TimeoutNow,
 )
 
 IDS = ("n1", "n2", "n3")
@@ -25,8 +25,15 @@ def mk(nid="n1", voters=IDS, cfg=CFG, seed=0, storage=None) -> RaftNode:
     return RaftNode(nid, voters, rng=random.Random(seed), config=cfg, storage=storage)
 
 
-def persist(node, storage):
+def take(node):
+    """A synchronous driver's turn: take the Ready, handle it, advance it at once."""
     rd = node.ready()
+    node.advance(rd)
+    return rd
+
+
+def persist(node, storage):
+    rd = take(node)
     if rd.snapshot is not None:
         storage.save_snapshot(rd.snapshot)
     if rd.entries:
@@ -37,7 +44,7 @@ def persist(node, storage):
 
 
 def msgs(node, kind=None):
-    rd = node.ready()
+    rd = take(node)
     return [m for m in rd.messages if kind is None or isinstance(m, kind)]
 
 
@@ -51,14 +58,14 @@ def route(nodes: dict, pending: list, drop=lambda m: False, limit=10_000):
         if drop(m) or m.dst not in nodes:
             continue
         nodes[m.dst].step(m)
-        pending.extend(nodes[m.dst].ready().messages)
+        pending.extend(take(nodes[m.dst]).messages)
 
 
 def elect(nodes: dict, nid: str):
     """Make ``nid`` leader by an immediate election, and let its no-op commit."""
     node = nodes[nid]
     node.campaign(pre_vote=False)
-    route(nodes, list(node.ready().messages))
+    route(nodes, list(take(node).messages))
     assert node.state is NodeState.LEADER
     return node
 
@@ -67,9 +74,9 @@ def elect_only(nodes: dict, nid: str):
     """Make ``nid`` leader; its first AppendEntries stay unsent in its Ready."""
     node = nodes[nid]
     node.campaign(pre_vote=False)
-    for m in node.ready().messages:
+    for m in take(node).messages:
         nodes[m.dst].step(m)
-        for r in nodes[m.dst].ready().messages:
+        for r in take(nodes[m.dst]).messages:
             node.step(r)
     assert node.state is NodeState.LEADER
     return node
@@ -107,7 +114,7 @@ def test_candidate_increments_term_votes_for_itself_and_requests_votes():
     n = mk()
     n.campaign(pre_vote=False)
     assert (n.state, n.current_term, n.voted_for) == (NodeState.CANDIDATE, 1, "n1")
-    rd = n.ready()
+    rd = take(n)
     assert rd.hard_state.term == 1 and rd.hard_state.voted_for == "n1"
     assert sorted(m.dst for m in rd.messages if isinstance(m, RequestVote)) == ["n2", "n3"]
 
@@ -147,7 +154,7 @@ def test_vote_denied_to_candidate_with_shorter_log_of_same_term():  # §5.4.1
 def test_vote_must_be_persisted_before_the_reply_is_sent():
     n = mk("n1")
     n.step(RequestVote(1, "n2", "n1", 0, 0))
-    rd = n.ready()
+    rd = take(n)
     assert rd.hard_state is not None and rd.hard_state.voted_for == "n2"
     assert any(isinstance(m, RequestVoteResponse) and m.granted for m in rd.messages)
 
@@ -170,7 +177,7 @@ def test_candidate_with_majority_becomes_leader_and_appends_noop():
 def test_candidate_with_rejections_from_majority_steps_down():
     n = mk("n1")
     n.campaign(pre_vote=False)
-    n.ready()
+    take(n)
     n.step(RequestVoteResponse(1, "n2", "n1", False))
     n.step(RequestVoteResponse(1, "n3", "n1", False))
     assert n.state is NodeState.FOLLOWER and n.current_term == 1
@@ -179,7 +186,7 @@ def test_candidate_with_rejections_from_majority_steps_down():
 def test_candidate_steps_down_on_append_entries_from_leader_of_its_term():
     n = mk("n1")
     n.campaign(pre_vote=False)
-    n.ready()
+    take(n)
     n.step(AppendEntries(1, "n2", "n1", 0, 0, (), 0))
     assert n.state is NodeState.FOLLOWER and n.leader_id == "n2"
 
@@ -261,7 +268,7 @@ def test_conflicting_entries_are_deleted_and_replaced():
     fill(n, [1, 1, 2, 2])
     n.step(AppendEntries(3, "n2", "n1", 2, 1, (Entry(3, 3, "a"), Entry(3, 4, "b")), 0))
     assert [e.term for e in n.log] == [1, 1, 3, 3]
-    rd = n.ready()
+    rd = take(n)
     assert [e.index for e in rd.entries] == [3, 4]      # persisted from the first change
     assert rd.messages[0].success and rd.messages[0].match_index == 4
 
@@ -294,8 +301,8 @@ def test_append_overlapping_the_commit_index_keeps_the_new_suffix():
 def test_committed_entries_are_applied_once_in_order():
     n = mk("n1")
     n.step(AppendEntries(1, "n2", "n1", 0, 0, (Entry(1, 1, "a"), Entry(1, 2, "b")), 2))
-    assert [e.command for e in n.ready().committed_entries] == ["a", "b"]
-    assert n.ready().committed_entries == ()
+    assert [e.command for e in take(n).committed_entries] == ["a", "b"]
+    assert take(n).committed_entries == ()
     assert n.last_applied == 2
 
 
@@ -303,7 +310,7 @@ def test_leader_commits_entry_stored_on_a_majority():
     nodes = cluster()
     leader = elect(nodes, "n1")
     idx, _ = leader.propose("x")
-    pending = [m for m in leader.ready().messages if m.dst == "n2"]   # n3 is unreachable
+    pending = [m for m in take(leader).messages if m.dst == "n2"]   # n3 is unreachable
     route(nodes, pending, drop=lambda m: "n3" in (m.src, m.dst))
     assert leader.commit_index == idx
 
@@ -312,7 +319,7 @@ def test_leader_does_not_commit_without_a_majority():
     nodes = cluster()
     leader = elect(nodes, "n1")
     idx, _ = leader.propose("x")
-    route(nodes, list(leader.ready().messages), drop=lambda m: m.dst != "n1")
+    route(nodes, list(take(leader).messages), drop=lambda m: m.dst != "n1")
     assert leader.commit_index < idx
 
 
@@ -325,7 +332,7 @@ def test_leader_commits_only_current_term_entries_by_counting_figure_8():
     n1.state = NodeState.CANDIDATE
     n1.votes = {"n1": True, "n2": True}
     n1.become_leader()               # term 3, appends no-op at 3
-    n1.ready()
+    take(n1)
     pr = n1.progress["n2"]
     # n2 acknowledges entry 2 (older term) but not the no-op of term 3
     n1.step(AppendEntriesResponse(3, "n2", "n1", True, match_index=2))
@@ -342,13 +349,13 @@ def test_fast_backtracking_skips_a_whole_conflicting_term():
     n1.current_term = 3
     n1.state = NodeState.CANDIDATE
     n1.become_leader()                               # term 3 (+ no-op at 91)
-    out = [m for m in n1.ready().messages if m.dst == "n2"]
+    out = [m for m in take(n1).messages if m.dst == "n2"]
     n2.step(out[0])                                  # prev 90 (term 3) vs n2's term 2
-    r = n2.ready().messages[0]
+    r = take(n2).messages[0]
     assert (r.success, r.conflict_term, r.conflict_index) == (False, 2, 31)
     n1.step(r)
     assert n1.progress["n2"].next == 31              # one round trip skips all of term 2
-    route(nodes, list(n1.ready().messages), drop=lambda m: "n3" in (m.src, m.dst))
+    route(nodes, list(take(n1).messages), drop=lambda m: "n3" in (m.src, m.dst))
     assert [e.term for e in n2.log] == [e.term for e in n1.log]
 
 
@@ -407,7 +414,7 @@ def test_prevote_success_starts_a_real_election():
     nodes = cluster(cfg=PV)
     n = nodes["n1"]
     n.campaign(pre_vote=True)
-    route(nodes, list(n.ready().messages))
+    route(nodes, list(take(n).messages))
     assert n.state is NodeState.LEADER and n.current_term == 1
 
 
@@ -415,7 +422,7 @@ def test_partitioned_node_does_not_inflate_its_term():
     n = mk(cfg=PV)
     for _ in range(200):
         n.tick()
-        n.ready()
+        take(n)
     assert n.current_term == 0
 
 
@@ -433,7 +440,7 @@ def test_leader_without_quorum_steps_down():
     leader = elect(nodes, "n1")
     for _ in range(2 * PV.election_ticks[0] + 1):
         leader.tick()
-        leader.ready()                  # no answers reach it
+        take(leader)                  # no answers reach it
     assert leader.state is NodeState.FOLLOWER
 
 
@@ -442,7 +449,7 @@ def test_leader_with_quorum_stays():
     leader = elect(nodes, "n1")
     for _ in range(5 * PV.election_ticks[0]):
         leader.tick()
-        route(nodes, list(leader.ready().messages))
+        route(nodes, list(take(leader).messages))
     assert leader.state is NodeState.LEADER
 
 
@@ -454,7 +461,7 @@ def test_timeout_now_starts_election_at_once_that_overrides_the_lease():
     n2 = nodes["n2"]
     n2.step(TimeoutNow(leader.current_term, "n1", "n2"))
     assert n2.state is NodeState.CANDIDATE
-    reqs = [m for m in n2.ready().messages if isinstance(m, RequestVote)]
+    reqs = [m for m in take(n2).messages if isinstance(m, RequestVote)]
     assert all(r.transfer and not r.pre_vote for r in reqs)
     route(nodes, reqs)
     assert n2.state is NodeState.LEADER and leader.state is NodeState.FOLLOWER
@@ -464,7 +471,7 @@ def test_leader_transfer_sends_timeout_now_once_target_caught_up_and_blocks_prop
     nodes = cluster(cfg=PV)
     leader = elect(nodes, "n1")
     leader.transfer_leadership("n2")
-    out = leader.ready().messages
+    out = take(leader).messages
     assert any(isinstance(m, TimeoutNow) and m.dst == "n2" for m in out)
     with pytest.raises(NotLeader):
         leader.propose("x")
@@ -479,19 +486,19 @@ def test_leader_sends_snapshot_when_follower_needs_compacted_entries():
     leader = elect(nodes, "n1")
     for i in range(5):
         leader.propose(f"c{i}")
-    route(nodes, list(leader.ready().messages), drop=lambda m: "n3" in (m.src, m.dst))
-    leader.ready()
+    route(nodes, list(take(leader).messages), drop=lambda m: "n3" in (m.src, m.dst))
+    take(leader)
     snap = leader.compact(leader.last_applied, "STATE")
     assert leader.log.first_index == snap.index + 1
     n3 = nodes["n3"]
     leader.send_append("n3", heartbeat=True)         # n3 lacks entries 2..6: it rejects
-    hb = leader.ready().messages[0]
+    hb = take(leader).messages[0]
     n3.step(hb)
-    leader.step(n3.ready().messages[0])
-    out = leader.ready().messages
+    leader.step(take(n3).messages[0])
+    out = take(leader).messages
     assert [type(m) for m in out] == [InstallSnapshot]
     n3.step(out[0])
-    rd = n3.ready()
+    rd = take(n3)
     assert rd.snapshot == snap and n3.commit_index == snap.index and n3.log.last_index == snap.index
     leader.step(rd.messages[0])
     assert leader.progress["n3"].match == snap.index
@@ -500,10 +507,10 @@ def test_leader_sends_snapshot_when_follower_needs_compacted_entries():
 def test_snapshot_covering_existing_entry_keeps_the_suffix():
     n = mk("n1")
     n.step(AppendEntries(1, "n2", "n1", 0, 0, tuple(Entry(1, i, i) for i in range(1, 6)), 0))
-    n.ready()
+    take(n)
     from course_lib.raft import Snapshot
     n.step(InstallSnapshot(1, "n2", "n1", Snapshot(3, 1, IDS, "S")))
-    rd = n.ready()
+    rd = take(n)
     assert rd.snapshot is None and n.log.last_index == 5 and n.commit_index == 3
     assert isinstance(rd.messages[0], InstallSnapshotResponse) and rd.messages[0].match_index == 3
 
@@ -513,7 +520,7 @@ def test_snapshot_with_conflicting_log_discards_it():
     fill(n, [1, 1, 1, 1])
     from course_lib.raft import Snapshot
     n.step(InstallSnapshot(2, "n2", "n1", Snapshot(3, 2, IDS, "S")))
-    rd = n.ready()
+    rd = take(n)
     assert rd.snapshot.index == 3 and n.log.last_index == 3 and list(n.log) == []
 
 
@@ -530,7 +537,7 @@ def test_compact_refuses_unapplied_entries():
 def test_configuration_takes_effect_when_appended_not_committed():
     nodes = cluster()
     leader = elect(nodes, "n1")
-    route(nodes, list(leader.ready().messages))          # no-op committed
+    route(nodes, list(take(leader).messages))          # no-op committed
     leader.propose_conf_change(ConfChange("add", "n4"))
     assert "n4" in leader.voters and "n4" in leader.progress
     assert leader.quorum == 3
@@ -539,7 +546,7 @@ def test_configuration_takes_effect_when_appended_not_committed():
 def test_only_one_membership_change_at_a_time():
     nodes = cluster()
     leader = elect(nodes, "n1")
-    route(nodes, list(leader.ready().messages))
+    route(nodes, list(take(leader).messages))
     leader.propose_conf_change(ConfChange("add", "n4"))
     with pytest.raises(ConfChangeInProgress):
         leader.propose_conf_change(ConfChange("add", "n5"))
@@ -563,9 +570,9 @@ def test_truncated_configuration_entry_is_rolled_back():
 def test_removed_leader_steps_down_once_the_change_commits():
     nodes = cluster()
     leader = elect(nodes, "n1")
-    route(nodes, list(leader.ready().messages))
+    route(nodes, list(take(leader).messages))
     leader.propose_conf_change(ConfChange("remove", "n1"))
-    route(nodes, list(leader.ready().messages))
+    route(nodes, list(take(leader).messages))
     assert leader.state is NodeState.FOLLOWER and leader.voters == ("n2", "n3")
     for _ in range(100):
         leader.tick()
@@ -577,30 +584,30 @@ def test_removed_leader_steps_down_once_the_change_commits():
 def test_read_index_needs_a_quorum_acknowledgement():
     nodes = cluster()
     leader = elect(nodes, "n1")
-    route(nodes, list(leader.ready().messages))
+    route(nodes, list(take(leader).messages))
     leader.read_index("r1")
-    out = leader.ready()
+    out = take(leader)
     assert out.read_states == ()
     route(nodes, list(out.messages), drop=lambda m: m.src != "n1" and m.dst == "n1")
-    assert leader.ready().read_states == ()            # nobody answered
+    assert take(leader).read_states == ()            # nobody answered
     leader.read_index("r2")
-    out = leader.ready().messages
+    out = take(leader).messages
     acks = []
     for m in out:
         nodes[m.dst].step(m)
-        acks.extend(nodes[m.dst].ready().messages)
+        acks.extend(take(nodes[m.dst]).messages)
     leader.step(acks[0])
-    assert [ctx for ctx, _ in leader.ready().read_states] == ["r1", "r2"]
+    assert [ctx for ctx, _ in take(leader).read_states] == ["r1", "r2"]
 
 
 def test_read_index_waits_for_the_leaders_first_commit():
     nodes = cluster()
     leader = elect_only(nodes, "n1")
-    first = leader.ready().messages
+    first = take(leader).messages
     leader.read_index("r")
     assert leader.reads.deferred == ["r"]
     route(nodes, list(first))
-    route(nodes, list(leader.ready().messages))
+    route(nodes, list(take(leader).messages))
     assert leader.reads.deferred == [] and leader.commit_index == 1
 
 
@@ -627,3 +634,74 @@ def test_core_uses_only_the_injected_random():
     random.seed(12345)
     b = [mk(seed=7).randomized_timeout for _ in range(3)]
     assert a == b
+
+
+# -- the driver contract: Ready / advance (etcd's RawNode) -----------------------------------
+
+def test_only_one_ready_is_outstanding_until_advance():
+    n = mk("n1")
+    n.step(AppendEntries(1, "n2", "n1", 0, 0, (Entry(1, 1, "a"),), 1))
+    rd = n.ready()
+    assert not n.has_ready()                                # taken, awaiting advance
+    with pytest.raises(RaftError, match="before advance"):
+        n.ready()
+    n.advance(rd)
+    assert not n.has_ready()
+
+
+def test_advance_of_another_ready_fails_loudly():
+    n = mk("n1")
+    n.step(AppendEntries(1, "n2", "n1", 0, 0, (Entry(1, 1, "a"),), 1))
+    rd = n.ready()
+    n.advance(rd)
+    with pytest.raises(RaftError, match="not the outstanding"):
+        n.advance(rd)
+
+
+def test_committed_entries_count_as_applied_only_after_advance():
+    n = mk("n1")
+    n.step(AppendEntries(1, "n2", "n1", 0, 0, (Entry(1, 1, "a"), Entry(1, 2, "b")), 2))
+    rd = n.ready()
+    assert [e.index for e in rd.committed_entries] == [1, 2] and rd.must_sync
+    assert n.last_applied == 0                              # not applied yet: no compaction
+    with pytest.raises(ValueError):
+        n.compact(2, "state")
+    n.advance(rd)
+    assert n.last_applied == 2
+    n.compact(2, "state")
+
+
+def test_hard_state_counts_as_persisted_only_after_advance():
+    n = mk("n2")
+    n.step(RequestVote(1, "n1", "n2", 0, 0))
+    rd = n.ready()
+    assert rd.hard_state == HardState(1, "n1") and rd.must_sync
+    n.advance(rd)
+    n.tick()
+    assert not n.has_ready() or n.ready().hard_state is None
+
+
+def test_work_done_while_a_ready_is_outstanding_goes_into_the_next_one():
+    # an asynchronous driver steps the network while its fsync runs
+    n = mk("n1")
+    n.step(AppendEntries(1, "n2", "n1", 0, 0, (Entry(1, 1, "a"),), 0))
+    first = n.ready()
+    n.step(AppendEntries(1, "n2", "n1", 1, 1, (Entry(1, 2, "b"),), 2))
+    assert [e.index for e in first.entries] == [1] and first.committed_entries == ()
+    n.advance(first)
+    second = n.ready()
+    assert [e.index for e in second.entries] == [2]
+    assert [e.index for e in second.committed_entries] == [1, 2]
+    assert [m.match_index for m in second.messages] == [2]   # sent once entry 2 is persisted
+    n.advance(second)
+    assert n.last_applied == 2
+
+
+def test_a_ready_of_messages_only_needs_no_fsync():
+    nodes = cluster()
+    leader = elect(nodes, "n1")
+    for _ in range(CFG.heartbeat_ticks):
+        leader.tick()
+    rd = leader.ready()
+    assert rd.messages and not rd.must_sync
+    leader.advance(rd)

@@ -9,7 +9,9 @@ Modules, one job each:
 - ``node``       the protocol core: tick / step / propose -> Ready
 - ``storage``    the storage interface and an in-memory store that survives crashes
 - ``kv``         key-value state machine with client sessions (exactly once)
-- ``host``       drives one core in the simulator (persist, send, apply)
+- ``driver``     what every driver does: Ready in order (persist, send, apply, advance),
+                 clients with sessions, the KV; ``HostEvents`` callbacks
+- ``host``       drives one core in the simulator (``RaftHost``, a ``RaftDriver``)
 - ``client``     a retrying client with a session
 - ``invariants`` Figure 3's safety properties, checked after every event
 - ``cluster``    ``SimCluster``: the public model for lessons, widgets and tests
@@ -18,6 +20,7 @@ Modules, one job each:
 
 from .client import ClientOp, ClientReply, ClientRequest, ClientTimeout, RaftClient
 from .cluster import SimCluster
+from .driver import HostEvents, RaftDriver
 from .errors import ConfChangeInProgress, NotLeader, RaftError, SafetyViolation
 from .host import RaftHost
 from .kv import ClientCommand, KVStateMachine
@@ -33,9 +36,9 @@ from .storage import MemoryStorage, Storage
 __all__ = [
     "AppendEntries", "AppendEntriesResponse", "ClientCommand", "ClientOp", "ClientReply",
     "ClientRequest", "ClientTimeout", "ConfChange", "ConfChangeInProgress", "Entry",
-    "EntryKind", "HardState", "InstallSnapshot", "InstallSnapshotResponse",
+    "EntryKind", "HardState", "HostEvents", "InstallSnapshot", "InstallSnapshotResponse",
     "KVStateMachine", "MemoryStorage", "NodeState", "NotLeader", "RaftClient", "RaftConfig",
-    "RaftError", "RaftHost", "RaftLog", "RaftNode", "Ready", "RequestVote",
+    "RaftDriver", "RaftError", "RaftHost", "RaftLog", "RaftNode", "Ready", "RequestVote",
     "RequestVoteResponse", "SafetyViolation", "SimCluster", "Snapshot", "Storage",
     "TimeoutNow",
 ]

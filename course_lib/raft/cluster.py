@@ -20,6 +20,7 @@ from ..check.history import Operation
 from ..sim import SimulatedSystem, Simulation
 from .client import ClientTimeout, RaftClient
 from .errors import ConfChangeInProgress, NotLeader
+from .driver import HostEvents
 from .host import RaftHost
 from .invariants import SafetyMonitor, full_check
 from .messages import ConfChange, NodeState
@@ -34,8 +35,12 @@ def _ms(name: str, v) -> float:
     return float(v)
 
 
-class SimCluster(SimulatedSystem):
-    """``n`` Raft servers ``n1..nn`` (plus clients) over one simulated network."""
+class SimCluster(SimulatedSystem, HostEvents):
+    """``n`` Raft servers ``n1..nn`` (plus clients) over one simulated network.
+
+    It is the :class:`~.driver.HostEvents` of its hosts: they report role changes,
+    applied membership changes, snapshots and every Ready through those callbacks.
+    """
 
     def __init__(self, n: int = 5, seed: int = 0, *,
                  election_timeout_ms: tuple = (150, 300), heartbeat_ms: float = 50,
@@ -278,23 +283,31 @@ class SimCluster(SimulatedSystem):
             self.members = voters
             self.sim.trace.record(self.now, "members", None, self.members)
 
-    def _on_conf_applied(self, host, entry) -> None:
+    # -- HostEvents: what the hosts report ------------------------------------------------------
+    def on_conf_applied(self, host, entry) -> None:
         # the cluster's membership = the latest committed configuration anyone applied
         if entry.index > self._members_index:
             self._members_index = entry.index
             self.members = host.core.conf_at(entry.index)
             self.sim.trace.record(self.now, "members", None, self.members)
 
-    def _on_snapshot_installed(self, host, snap) -> None:
+    def on_snapshot_installed(self, host, snap) -> None:
         if snap.index > self._members_index:
             self._members_index = snap.index
             self.members = snap.voters
 
-    def _on_soft_state(self, host, soft) -> None:
+    def on_soft_state(self, host, soft) -> None:
         state, leader = soft
         self.sim.trace.record(self.now, "state", host.node_id, (state.value, host.core.current_term, leader))
         if state is LEADER:
             self.leader_changes.append((self.now, host.node_id, host.core.current_term))
+
+    def on_ready(self, host, rd) -> None:
+        if self.monitor is not None:
+            self.monitor.observe(host, rd)
+
+    def on_compacted(self, host, snap) -> None:
+        self.sim.trace.record(self.now, "snapshot", host.node_id, (snap.index, snap.term))
 
     # -- clients --------------------------------------------------------------------------------
     def client(self, client_id: str) -> RaftClient:

@@ -6,9 +6,22 @@ Inputs: :meth:`RaftNode.tick` (one unit of logical time), :meth:`RaftNode.step`
 :meth:`RaftNode.transfer_leadership`, :meth:`RaftNode.timeout_now`,
 :meth:`RaftNode.compact`.
 
-Output: :meth:`RaftNode.ready` returns a :class:`Ready` — what to persist, what to
-send, what to apply.  The driver handles it in that order: **persist before send**
-(a vote or an acknowledged entry must survive a crash), then apply.
+Output, etcd's ``RawNode`` contract (``HasReady`` / ``Ready`` / ``Advance``):
+
+1. :meth:`RaftNode.has_ready` — is there work to take?
+2. :meth:`RaftNode.ready` takes one :class:`Ready`: the snapshot, entries and hard state
+   to **persist**, the messages to **send — only once those are on stable storage** (a
+   vote or an acknowledged entry must survive a crash, Figure 2), and the committed
+   entries to **apply**;
+3. :meth:`RaftNode.advance` hands the same Ready back once it is persisted, sent and
+   applied.  Only then does the core count the hard state as persisted and the
+   committed entries as applied (``last_applied``).
+
+One Ready is outstanding at a time: between ``ready()`` and ``advance()`` the core keeps
+taking ticks, messages and proposals (an asynchronous driver steps the network while its
+fsync runs), but ``has_ready()`` is False and a second ``ready()`` raises.  What happens
+meanwhile goes into the next Ready, so nothing is applied or acknowledged before it is
+persisted.  A synchronous driver calls ``ready()``, handles it, ``advance()`` at once.
 
 The core reads no clock (time is ticks), draws randomness only from the injected
 ``random.Random``, and never touches a socket or a file.
@@ -20,7 +33,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from .errors import ConfChangeInProgress, NotLeader, SafetyViolation
+from .errors import ConfChangeInProgress, NotLeader, RaftError, SafetyViolation
 from .log import RaftLog
 from .messages import (
     AppendEntries, AppendEntriesResponse, ConfChange, Entry, EntryKind, HardState,
@@ -61,7 +74,8 @@ class RaftConfig:
 
 
 class Ready:
-    """One batch of work for the driver: persist, then send, then apply.
+    """One batch of work for the driver: persist, then send, then apply, then
+    :meth:`RaftNode.advance` it.
 
     Read-only by convention (a plain slotted class: one is built per step, so it is
     kept cheaper than a frozen dataclass).
@@ -78,6 +92,12 @@ class Ready:
         self.committed_entries: tuple = committed_entries   # apply in order
         self.read_states: tuple = read_states               # (ctx, index): serve once index is applied
         self.soft_state: Optional[tuple] = soft_state       # (state, leader_id) when changed
+
+    @property
+    def must_sync(self) -> bool:
+        """True when something must reach stable storage (fsync) before ``messages``
+        are sent; a Ready of only messages, reads or applies needs no fsync."""
+        return self.hard_state is not None or self.snapshot is not None or bool(self.entries)
 
     def __repr__(self) -> str:
         return (f"Ready(hard_state={self.hard_state}, snapshot={self.snapshot}, "
@@ -127,6 +147,7 @@ class RaftNode:
         self._read_states: list = []
         self._persisted_hs = HardState(0, None)
         self._soft = (FOLLOWER, None)
+        self._outstanding: Optional[Ready] = None        # taken by ready(), not yet advanced
         if storage is not None:
             self._restore(storage)
         self.reset_election_timer()
@@ -754,6 +775,9 @@ class RaftNode:
 
     # ------------------------------------------------------------------ Ready
     def has_ready(self) -> bool:
+        """Is there a Ready to take?  False while one awaits :meth:`advance`."""
+        if self._outstanding is not None:
+            return False
         return bool(self._msgs or self._unstable_from is not None
                     or self.commit_index > self.last_applied or self._read_states
                     or self._pending_snapshot is not None
@@ -762,21 +786,25 @@ class RaftNode:
                     or self._soft[0] is not self.state or self._soft[1] != self.leader_id)
 
     def ready(self) -> Ready:
-        """Take the pending work.  The caller must persist, then send, then apply."""
+        """Take the pending work.  The caller must persist, then send, then apply, then
+        :meth:`advance` it; until then no other Ready can be taken."""
+        if self._outstanding is not None:
+            raise RaftError(f"{self.id}: ready() called again before advance() of {self._outstanding!r}")
         hs = None
         p = self._persisted_hs
         if self.current_term != p.term or self.voted_for != p.voted_for:
-            hs = self._persisted_hs = HardState(self.current_term, self.voted_for)
+            hs = HardState(self.current_term, self.voted_for)
         entries = ()
         if self._unstable_from is not None:
             lo = max(self._unstable_from, self.log.first_index)
             if lo <= self.log.last_index:
                 entries = tuple(self.log.slice(lo, self.log.last_index))
+            # handed to the driver: a later change of the log (a conflicting
+            # AppendEntries) marks it unstable again, for the next Ready
             self._unstable_from = None
         committed = ()
         if self.commit_index > self.last_applied:
             committed = tuple(self.log.slice(self.last_applied + 1, self.commit_index))
-            self.last_applied = self.commit_index
         soft = None
         if self._soft[0] is not self.state or self._soft[1] != self.leader_id:
             soft = self._soft = (self.state, self.leader_id)
@@ -785,4 +813,19 @@ class RaftNode:
         self._msgs = []
         self._read_states = []
         self._pending_snapshot = None
+        self._outstanding = rd
         return rd
+
+    def advance(self, rd: Ready) -> None:
+        """The driver has persisted ``rd``, sent its messages and applied its committed
+        entries (etcd's ``Advance``): record the hard state as persisted and move
+        ``last_applied`` past them."""
+        if rd is not self._outstanding:
+            raise RaftError(f"{self.id}: advance() of a Ready that is not the outstanding one: "
+                            f"{rd!r} (outstanding: {self._outstanding!r})")
+        self._outstanding = None
+        if rd.hard_state is not None:
+            self._persisted_hs = rd.hard_state
+        if rd.committed_entries:
+            # an InstallSnapshot taken meanwhile may already have moved it further
+            self.last_applied = max(self.last_applied, rd.committed_entries[-1].index)

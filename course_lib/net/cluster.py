@@ -1,0 +1,438 @@
+"""ProcessCluster: a Raft cluster of real OS processes, with SimCluster's method names.
+
+    with ProcessCluster(5, data_dir="/tmp/raft") as c:    # nodes n1..n5, one process each
+        c.start()                                          # returns once a leader exists
+        k = c.client("alice"); k.put("x", "1"); k.get("x")
+        c.crash(c.leader()); c.restart("n1")               # SIGKILL; a new process, same data
+        c.pause("n2"); c.resume("n2")                      # SIGSTOP / SIGCONT
+        c.partition({"n1", "n2"}, {"n3", "n4", "n5"}); c.heal()
+        history = c.history                                # course_lib.check Operations
+
+Each node is ``python -m course_lib.net.node`` (see :mod:`.node`) with its own data
+directory ``data_dir/<id>`` (a WAL, fsynced before it sends) and TCP port; its stderr
+goes to ``data_dir/<id>.log``.  Nodes die with this process (``PR_SET_PDEATHSIG`` and a
+parent-pid watchdog): create the cluster in a thread that lives as long as it — the
+main thread, normally (Linux signals a child when the *thread* that forked it ends).
+
+Partitions are done by the nodes themselves: a node told it is cut off from some peers
+drops every frame to and from them.  The cluster remembers the cuts and hands them to a
+node that restarts or resumes.  Times in :attr:`history` are wall-clock seconds
+(``time.time()``); an operation that timed out has ``ret=None``.
+
+Bad input raises ``ValueError`` naming the problem (unknown node id, a port already in
+use, a corrupt data dir, a node already down); no method ever deletes data.
+"""
+
+from __future__ import annotations
+
+import atexit
+import concurrent.futures
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from pathlib import Path
+from typing import Iterable, Optional
+
+from ..raft.client import ClientTimeout
+from . import codec
+from .client import NetClient
+
+_ROOT = str(Path(__file__).resolve().parents[2])          # the folder holding course_lib
+_LIVE: "weakref.WeakSet[ProcessCluster]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for c in list(_LIVE):
+        c.stop()
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(host: str, n: int) -> list:
+    socks, ports = [], []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((host, 0))
+            socks.append(s)
+            ports.append(s.getsockname()[1])
+    finally:
+        for s in socks:
+            s.close()
+    return ports
+
+
+class ProcessCluster:
+    """``n`` Raft servers ``n1..nn``, each an OS process on ``host``."""
+
+    def __init__(self, n: int = 3, data_dir=None, base_port: Optional[int] = None, *,
+                 host: str = "127.0.0.1", tick_ms: float = 10,
+                 election_timeout_ms: tuple = (300, 600), heartbeat_ms: float = 50,
+                 fsync: bool = True, snapshot_threshold: Optional[int] = 1000,
+                 client_retry_ms: float = 500, client_timeout_ms: float = 5000,
+                 start_timeout_s: float = 15) -> None:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"cluster size must be an int >= 1, got {n!r}")
+        if data_dir is None:
+            raise ValueError("data_dir is required: the nodes' WALs live there (it is never deleted)")
+        self.data_dir = Path(data_dir).absolute()   # the nodes run with another cwd
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise ValueError(f"data_dir {self.data_dir} exists and is not a directory")
+        lo, hi = election_timeout_ms
+        if not (0 < heartbeat_ms < lo <= hi):
+            raise ValueError(f"need 0 < heartbeat_ms < election lo <= hi, got {heartbeat_ms}, "
+                             f"{election_timeout_ms}")
+        self.members: tuple = tuple(f"n{i}" for i in range(1, n + 1))
+        self.host = host
+        if base_port is None:
+            ports = free_ports(host, n)
+        else:
+            if not isinstance(base_port, int) or not 1024 <= base_port <= 65535 - n:
+                raise ValueError(f"base_port must be an int in [1024, {65535 - n}], got {base_port!r}")
+            ports = [base_port + i for i in range(n)]
+        self.ports = dict(zip(self.members, ports))
+        self.tick_ms = tick_ms
+        self.election_timeout_ms = (lo, hi)
+        self.heartbeat_ms = heartbeat_ms
+        self.fsync = fsync
+        self.snapshot_threshold = snapshot_threshold
+        self.client_retry_ms = client_retry_ms
+        self.client_timeout_ms = client_timeout_ms
+        self.start_timeout_s = start_timeout_s
+        self.procs: dict[str, Optional[subprocess.Popen]] = {m: None for m in self.members}
+        self._paused: set = set()
+        self._cuts: dict[str, set] = {m: set() for m in self.members}
+        self._last: dict[str, dict] = {}
+        self.clients: dict[str, NetClient] = {}
+        self._ops: list = []
+        self._lock = threading.Lock()
+        self._pool = concurrent.futures.ThreadPoolExecutor(max(2, n), thread_name_prefix="status")
+        self.started = False
+        self.torn: dict = {}                 # node -> torn WAL tail truncated at its last start
+        _LIVE.add(self)
+
+    # -- checks ------------------------------------------------------------------------------
+    def _check(self, nid) -> str:
+        if not isinstance(nid, str) or nid not in self.procs:
+            raise ValueError(f"unknown node {nid!r}; nodes: {list(self.members)}")
+        return nid
+
+    def _alive(self, nid: str) -> bool:
+        p = self.procs[nid]
+        return p is not None and p.poll() is None
+
+    def address(self, nid: str) -> tuple:
+        return (self.host, self.ports[self._check(nid)])
+
+    # -- processes -------------------------------------------------------------------------------
+    def _command(self, nid: str) -> list:
+        peers = ",".join(f"{m}={self.host}:{p}" for m, p in self.ports.items())
+        lo, hi = self.election_timeout_ms
+        cmd = [sys.executable, "-m", "course_lib.net.node", "--id", nid, "--peers", peers,
+               "--data", str(self.data_dir / nid), "--tick-ms", str(self.tick_ms),
+               "--election-ms", f"{lo},{hi}", "--heartbeat-ms", str(self.heartbeat_ms),
+               "--snapshot-threshold", str(self.snapshot_threshold or 0),
+               "--parent-pid", str(os.getpid())]
+        if self._cuts[nid]:
+            cmd += ["--cut", ",".join(sorted(self._cuts[nid]))]
+        if not self.fsync:
+            cmd.append("--no-fsync")
+        return cmd
+
+    def _spawn(self, nid: str) -> subprocess.Popen:
+        port = self.ports[nid]
+        if not port_free(self.host, port):
+            raise ValueError(f"port {port} (for node {nid}) is already in use on {self.host}")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = _ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        with open(self.data_dir / f"{nid}.log", "ab") as log:
+            p = subprocess.Popen(self._command(nid), stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=log, env=env, cwd=_ROOT)
+        self.procs[nid] = p
+        return p
+
+    def _await_ready(self, nid: str, deadline: float) -> None:
+        p = self.procs[nid]
+        line = b""
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([p.stdout], [], [], max(0.0, min(0.2, deadline - time.monotonic())))
+            if r:
+                line = p.stdout.readline()
+                if line:
+                    break
+            if p.poll() is not None:
+                break
+        if line:
+            info = json.loads(line)
+            if info.get("torn"):
+                self.torn[nid] = info["torn"]
+            return
+        code = p.poll()
+        if code is None:
+            self._kill(nid)
+            raise RuntimeError(f"node {nid} did not start within the timeout")
+        raise ValueError(f"node {nid} failed to start (exit {code}): {self._log_error(nid)}")
+
+    def _log_error(self, nid: str) -> str:
+        try:
+            lines = (self.data_dir / f"{nid}.log").read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "(no log)"
+        errs = [x for x in lines if x.startswith(("error:", "fatal:"))]
+        return (errs or lines or ["(empty log)"])[-1]
+
+    def _kill(self, nid: str) -> None:
+        p = self.procs[nid]
+        if p is None:
+            return
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+        p.wait()
+        if p.stdout is not None:
+            p.stdout.close()
+        self._paused.discard(nid)
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def start(self) -> "ProcessCluster":
+        """Start every node; return once one is leader (``TimeoutError`` after
+        ``start_timeout_s``, naming what each node reports)."""
+        if self.started:
+            raise ValueError("cluster already started")
+        for nid, port in self.ports.items():
+            if not port_free(self.host, port):
+                raise ValueError(f"port {port} (for node {nid}) is already in use on {self.host}")
+        self.started = True
+        deadline = time.monotonic() + self.start_timeout_s
+        try:
+            for nid in self.members:
+                self._spawn(nid)
+            for nid in self.members:
+                self._await_ready(nid, deadline)
+        except BaseException:
+            self.stop()
+            raise
+        if not self.wait_for_leader(max(0.0, deadline - time.monotonic())):
+            states = {n: (s["state"], s["term"]) for n, s in self.states().items()}
+            self.stop()
+            raise TimeoutError(f"no leader within {self.start_timeout_s} s; nodes report {states}")
+        return self
+
+    def wait_for_leader(self, timeout_s: float, other_than: Optional[str] = None) -> Optional[str]:
+        """Poll until a leader (not ``other_than``) exists; its id, or None."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            lid = self.leader()
+            if lid is not None and lid != other_than:
+                return lid
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop every node (SIGTERM, SIGKILL after 3 s); idempotent.  Data stays."""
+        for nid in self.members:
+            p = self.procs.get(nid)
+            if p is not None and p.poll() is None:
+                if nid in self._paused:
+                    p.send_signal(signal.SIGCONT)
+                p.send_signal(signal.SIGTERM)
+        end = time.monotonic() + 3
+        for nid in self.members:
+            p = self.procs.get(nid)
+            if p is None:
+                continue
+            try:
+                p.wait(max(0.0, end - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            self._kill(nid)
+        for k in self.clients.values():
+            k.close()
+        self._paused.clear()
+        _LIVE.discard(self)
+
+    def __enter__(self) -> "ProcessCluster":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+        self._pool.shutdown(wait=False)
+
+    # -- views ------------------------------------------------------------------------------------
+    def _status(self, nid: str, timeout: float = 1.0) -> Optional[dict]:
+        if not self._alive(nid) or nid in self._paused:
+            return None
+        try:
+            with socket.create_connection(self.address(nid), timeout=timeout) as sock:
+                sock.settimeout(timeout)
+                codec.send_frame(sock, ("control",))
+                codec.send_frame(sock, ("status",))
+                s = codec.recv_frame(sock)
+        except (OSError, ValueError):
+            return None
+        self._last[nid] = s
+        return s
+
+    def _statuses(self) -> dict:
+        return dict(zip(self.members, self._pool.map(self._status, self.members)))
+
+    def leader(self) -> Optional[str]:
+        """The responding leader with the highest term, or None."""
+        best, term = None, -1
+        for nid, s in self._statuses().items():
+            if s is not None and s["state"] == "leader" and s["term"] > term:
+                best, term = nid, s["term"]
+        return best
+
+    def states(self) -> dict:
+        """Per-node summary, SimCluster's keys (plus ``pid``, ``port``, ``responding``);
+        a paused node shows what it last reported."""
+        out = {}
+        for nid, s in self._statuses().items():
+            alive = self._alive(nid)
+            last = s if s is not None else (self._last.get(nid) if alive else None)
+            row = {"alive": alive, "paused": nid in self._paused, "responding": s is not None,
+                   "pid": self.procs[nid].pid if alive else None, "port": self.ports[nid],
+                   "member": True, "cut": tuple(sorted(self._cuts[nid]))}
+            for k in ("state", "term", "voted_for", "leader_id", "last_index", "commit_index",
+                      "last_applied", "snapshot_index"):
+                row[k] = None if last is None else last[k]
+            out[nid] = row
+        return out
+
+    @property
+    def nodes(self) -> dict:
+        return {nid: self.procs[nid] for nid in self.members}
+
+    # -- faults -----------------------------------------------------------------------------------
+    def crash(self, nid: str) -> None:
+        """SIGKILL: the node keeps only what its WAL holds."""
+        self._check(nid)
+        if not self._alive(nid):
+            raise ValueError(f"node {nid} is already down")
+        self._kill(nid)
+
+    def restart(self, nid: str, timeout_s: float = 10) -> None:
+        """A new process for a crashed node, from its data dir."""
+        self._check(nid)
+        if not self.started:
+            raise ValueError("cluster not started; call start()")
+        if self._alive(nid):
+            raise ValueError(f"node {nid} is running; crash it first")
+        self._kill(nid)                       # reap a process that died by itself
+        self._spawn(nid)
+        self._await_ready(nid, time.monotonic() + timeout_s)
+
+    def pause(self, nid: str) -> None:
+        """SIGSTOP: a process frozen (a long GC pause, a stalled VM)."""
+        self._check(nid)
+        if not self._alive(nid):
+            raise ValueError(f"node {nid} is down; it cannot be paused")
+        if nid in self._paused:
+            raise ValueError(f"node {nid} is already paused")
+        self.procs[nid].send_signal(signal.SIGSTOP)
+        self._paused.add(nid)
+
+    def resume(self, nid: str) -> None:
+        self._check(nid)
+        if nid not in self._paused:
+            raise ValueError(f"node {nid} is not paused")
+        self._paused.discard(nid)
+        if self._alive(nid):
+            self.procs[nid].send_signal(signal.SIGCONT)
+            self._push_cuts(nid)
+
+    def partition(self, *groups: Iterable[str]) -> None:
+        """Cut every link between nodes of different groups, both ways (nodes named in
+        no group keep their links)."""
+        if len(groups) < 2:
+            raise ValueError("partition needs at least two groups")
+        seen: dict = {}
+        clean = []
+        for i, g in enumerate(groups):
+            if isinstance(g, str):
+                raise ValueError(f"partition group {g!r} must be a set of node ids, not a str")
+            g = {self._check(x) for x in g}
+            if not g:
+                raise ValueError("partition groups must not be empty")
+            for x in g:
+                if x in seen:
+                    raise ValueError(f"node {x} is in two partition groups")
+                seen[x] = i
+            clean.append(g)
+        for g in clean:
+            for x in g:
+                self._cuts[x] |= {y for h in clean if h is not g for y in h}
+        for nid in self.members:
+            self._push_cuts(nid)
+
+    def isolate(self, nid: str) -> None:
+        self._check(nid)
+        self.partition({nid}, set(self.members) - {nid})
+
+    def heal(self) -> None:
+        for nid in self.members:
+            self._cuts[nid] = set()
+            self._push_cuts(nid)
+
+    def _push_cuts(self, nid: str) -> None:
+        """Tell a running node its cuts (a paused or down one learns them later)."""
+        if not self._alive(nid) or nid in self._paused:
+            return
+        try:
+            with socket.create_connection(self.address(nid), timeout=2) as sock:
+                sock.settimeout(2)
+                codec.send_frame(sock, ("control",))
+                codec.send_frame(sock, ("cut", tuple(sorted(self._cuts[nid]))))
+                codec.recv_frame(sock)
+        except (OSError, ValueError) as e:
+            raise RuntimeError(f"could not tell node {nid} its partition: {e}") from None
+
+    # -- clients --------------------------------------------------------------------------------------
+    def client(self, client_id: str) -> NetClient:
+        """The client ``client_id`` (created on first use); use each from one thread."""
+        if not isinstance(client_id, str) or not client_id:
+            raise ValueError(f"client id must be a non-empty str, got {client_id!r}")
+        if client_id in self.procs:
+            raise ValueError(f"{client_id!r} is a server id")
+        with self._lock:
+            k = self.clients.get(client_id)
+            if k is None:
+                k = NetClient(client_id, self, retry_ms=self.client_retry_ms,
+                              timeout_ms=self.client_timeout_ms)
+                self.clients[client_id] = k
+        return k
+
+    def _record(self, op) -> None:
+        with self._lock:
+            self._ops.append(op)
+
+    @property
+    def history(self) -> list:
+        """Every client operation, as ``course_lib.check.history.Operation`` records."""
+        with self._lock:
+            return list(self._ops)
+
+    def __repr__(self) -> str:
+        up = sum(self._alive(n) for n in self.members)
+        return f"<ProcessCluster {len(self.members)} nodes, {up} up, data {self.data_dir}>"
+
+
+__all__ = ["ProcessCluster", "ClientTimeout"]
