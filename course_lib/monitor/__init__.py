@@ -9,10 +9,15 @@
 - :func:`parse_exposition` -- a small Prometheus text-format parser;
   :class:`MetricsEndpoint` / :func:`scrape` -- serve and scrape metrics of a real process.
 - :func:`telemetry_figure` -- a plotly overview of a run with its incidents.
+- :class:`Dashboard` -- the same cluster run live, step by step, with faults injected
+  as it runs: windowed percentiles, node health, alert rules (:class:`LiveRule`) and
+  log analysis; the model behind ``course_lib.viz.monitor_widget``.
 """
 
 from .cluster import GAUGE_NAMES, MONITOR, Telemetry, default_incidents, simulate_cluster
 from .contracts import AlertEvent, AlertRule, AlertStatus, Health, WindowStats
+from .dashboard import (DEFAULT_RULES, FAULT_DEFAULTS, METRICS, Action, AlertState, Dashboard,
+                        LiveRule, LogSummary, NodeView, RuleState, message_template)
 from .endpoint import MetricsEndpoint, scrape
 from .exposition import Exposition, Sample, parse_exposition
 from .records import (EPOCH, LEVELS, GaugeSample, Heartbeat, Incident, IncidentKind, LogRecord,
@@ -33,5 +38,6 @@ __all__ = [
     "Heartbeat", "RequestSample", "GaugeSample", "LogRecord", "Incident", "IncidentKind",
     "EPOCH", "LEVELS", "Health", "WindowStats", "AlertRule", "AlertEvent", "AlertStatus",
     "parse_exposition", "Exposition", "Sample", "MetricsEndpoint", "scrape",
-    "telemetry_figure",
+    "telemetry_figure", "Dashboard", "LiveRule", "AlertState", "RuleState", "NodeView",
+    "LogSummary", "Action", "METRICS", "DEFAULT_RULES", "FAULT_DEFAULTS", "message_template",
 ]

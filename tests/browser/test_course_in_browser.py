@@ -148,10 +148,33 @@ def click_raft(view) -> None:
     assert raft_time(view) == stopped, "time runs on after Pause"
 
 
+def monitor_time(view) -> float:
+    return max((float(t) for t in re.findall(r"t = ([\d.]+) s", view.text())), default=-1.0)
+
+
+def click_monitor(view) -> None:
+    """Heal the error burst Run All left on n3: said so; Step 10 s: time moves; Play,
+    then Pause: time ran, and stops."""
+    view.click("Heal")
+    wait_until(lambda: "healed n3" in view.text(), 10, "the heal shown")
+    began = monitor_time(view)
+    view.click("Step 10 s")
+    wait_until(lambda: monitor_time(view) >= began + 10, 10, "the step shown")
+    stepped = monitor_time(view)
+    view.click("Play")
+    wait_until(lambda: monitor_time(view) > stepped + 2, 20, "time to run while playing")
+    view.click("Pause")
+    wait_until(lambda: "paused at t = " in view.text(), 5, "the pause shown")
+    stopped = monitor_time(view)
+    view.locator.page.wait_for_timeout(1000)
+    assert monitor_time(view) == stopped, "time runs on after Pause"
+
+
 # How many widget views each notebook shows after Run All: a widget closed by a later
 # cell, or never rendered, leaves its output empty and the count short.
 WIDGETS = {"00_start_here": 2, "01_1_zookeeper_integration": 2, "01_2_distributed_locks": 1,
-           "02_1_raft": 2, "03_1_failure_detection": 2}
+           "02_1_raft": 2, "03_1_failure_detection": 2,
+           "04_2_monitoring": 1}
 
 CONTROLS = {
     # notebook: [(index of the widget output, what to click)]
@@ -159,6 +182,7 @@ CONTROLS = {
     "01_1_zookeeper_integration": [(0, click_znodes)],
     "02_1_raft": [(0, click_raft)],
     "03_1_failure_detection": [(0, click_phi), (1, click_phi)],
+    "04_2_monitoring": [(0, click_monitor)],
 }
 
 
@@ -172,7 +196,9 @@ def run_like_a_learner(page, lab, path: str) -> Notebook:
     tracebacks = notebook.tracebacks()
     assert notebook.unexecuted_cells() == [], f"{path}: cells that did not run, after:\n{tracebacks}"
     assert tracebacks == [], f"{path}: an output holds a traceback"
-    assert notebook.widget_problems() == [], f"{path}: broken or blank widgets"
+    assert notebook.widget_problems() == [], (
+        f"{path}: broken or blank widgets; page errors {notebook.log.page_errors}, "
+        f"console errors {notebook.log.console_errors}")
     shown = notebook.widget_outputs().count()
     assert shown == WIDGETS.get(name, 0), f"{path}: {shown} widgets shown, expected {WIDGETS.get(name, 0)}"
     for index in range(notebook.widget_outputs().count()):
