@@ -341,24 +341,58 @@ def test_explain_names_the_failing_operations():
     assert "NOT linearizable" in text and "client 7" in text and "r → 3" in text
 
 
+def _hard_appends(key, n=40):
+    """n concurrent appends of distinct values to one key and a read nobody can explain:
+    every order gives a distinct state, so the search must rule out n! / ... orders."""
+    history = [APP(c, key, f"{c};", 0, 100) for c in range(n)]
+    return history + [GET(99, key, "nope", 0, 100)]
+
+
 def test_timeout_gives_an_undecided_result():
-    """Forty concurrent writes and an impossible read: 2^40 subsets to rule out."""
-    history = [W(c, c, 0, 100) for c in range(40)] + [R(99, -1, 0, 100)]
     started = time.monotonic()
-    result = check(register(), history, timeout=0.3)
+    result = check(kv(), _hard_appends("a"), timeout=0.3)
     assert time.monotonic() - started < 2.0
     assert result.ok is None
     assert result.partitions[0].ok is None
-    with pytest.raises(ValueError, match="timeout"):
-        check(register(), [], timeout=-1)
+    assert result.partitions[0].method == "timeout"
+    assert result.partitions[0].explored > 0
+    assert "undecided" in result.explain()
+    for bad in (-1, float("nan"), "1", True):
+        with pytest.raises(ValueError, match="timeout"):
+            check(register(), [], timeout=bad)
+
+
+def test_forty_concurrent_writes_and_an_impossible_read_need_no_search():
+    """The same shape on a register of distinct values: the zone conditions decide it."""
+    history = [W(c, c, 0, 100) for c in range(40)] + [R(99, -1, 0, 100)]
+    started = time.monotonic()
+    result = check(register(), history, timeout=5)
+    assert time.monotonic() - started < 1.0
+    assert result.ok is False
+    assert result.partitions[0].method == "unique values"
+    assert result.evidence[0].failed is history[-1]
 
 
 def test_a_failing_partition_decides_even_if_another_times_out():
-    slow = [O(c, ("put", "a", str(c)), 0, None, 100) for c in range(40)]
-    slow.append(GET(99, "a", "nope", 0, 100))
-    result = check(kv(), slow + [PUT(0, "b", "1", 0, 1), GET(0, "b", "2", 2, 3)], timeout=0.3)
+    slow = _hard_appends("a")
+    result = check(kv(), slow + [PUT(0, "b", "1", 0, 1), GET(0, "b", "2", 2, 3)], timeout=0.3,
+                   all_partitions=True)
     assert result.ok is False
     assert {p.key: p.ok for p in result.partitions} == {"a": None, "b": False}
+    assert {p.key: p.method for p in result.partitions} == {"a": "timeout",
+                                                          "b": "unique values"}
+
+
+def test_the_check_stops_at_the_first_failing_partition():
+    """Without all_partitions, a hard partition is left unchecked once another fails."""
+    history = _hard_appends("a") + [APP(0, "b", "1", 0, 1), GET(0, "b", "2", 2, 3)]
+    started = time.monotonic()
+    result = check(kv(), history, timeout=30)
+    assert time.monotonic() - started < 2.0
+    assert result.ok is False
+    assert {p.key: (p.ok, p.method) for p in result.partitions} == {
+        "a": (None, "not checked"), "b": (False, "search")}
+    assert "not checked" in result.explain()
 
 
 # ------------------------------------------------------- known-bad implementations

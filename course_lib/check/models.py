@@ -19,12 +19,19 @@ The easy way to write a model is to subclass :class:`Model` and implement ``init
 ``apply(state, input) -> (output, new_state)`` for a deterministic object; the inherited
 ``step`` compares outputs and handles :data:`UNKNOWN`.  Override ``step`` itself for a
 nondeterministic specification, and ``validate`` to reject malformed inputs early.
+
+Optional hooks make the checker faster without changing its verdicts:
+``read_only(input, output)`` (reads are linearized greedily, unknown-outcome reads are
+dropped), ``unobserved(unknown, completed)`` (unknown-outcome writes whose effect no
+output shows are dropped) and ``register_view(input)`` with ``register_initial()`` (a
+partition made only of plain reads and blind writes of distinct values is decided
+without search, see :mod:`course_lib.check.zones`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from typing import Any
+from typing import Any, Optional
 
 from .history import Operation
 
@@ -83,6 +90,34 @@ class Model:
         """
         return False
 
+    def unobserved(self, unknown: Sequence[Any],
+                   completed: Sequence[tuple[Any, Any]]) -> list[bool]:
+        """For each input of ``unknown`` (operations of one partition whose outcome is
+        unknown): True only if removing such an operation from *any* valid order of the
+        partition leaves a valid order — typically a write whose value no output among
+        ``completed`` (the partition's ``(input, output)`` pairs with a known outcome)
+        could show.  The checker then drops it: it may not have taken effect, and
+        keeping it makes the search try it at every point.  All False (the default) is
+        always safe.
+        """
+        return [False] * len(unknown)
+
+    def register_view(self, input: Any) -> Optional[tuple[str, Any]]:
+        """``("read", None)`` or ``("write", value)`` if, within its partition, ``input``
+        acts exactly as a read or a blind write of one register holding a value; ``None``
+        (the default) otherwise.
+
+        Contract: when every operation of a partition has a view, ``step`` must accept a
+        read exactly when its output equals the current value (or is :data:`UNKNOWN`),
+        a write always, and the value is ``register_initial()`` at first.  The checker
+        then uses the unique-values algorithm when written values are distinct.
+        """
+        return None
+
+    def register_initial(self) -> Any:
+        """The value a partition holds before any write, for :meth:`register_view`."""
+        raise NotImplementedError(f"{type(self).__name__} has no register view")
+
     def partition_key(self, input: Any) -> Hashable:
         """The independent object ``input`` acts on; one object (``None``) by default."""
         return None
@@ -128,6 +163,10 @@ def _kind(input: Any, kinds: dict[str, tuple[int, ...]], model: str) -> str:
     return kind
 
 
+def _any_equal(value: Any, outputs: Sequence[Any]) -> bool:
+    return any(value == output for output in outputs)
+
+
 def _show(output: Any) -> str:
     return "?" if output is UNKNOWN else repr(output)
 
@@ -159,6 +198,26 @@ class Register(Model):
 
     def read_only(self, input: Any, output: Any) -> bool:
         return input[0] == "read"
+
+    def register_view(self, input: Any) -> Optional[tuple[str, Any]]:
+        if type(self).step not in (Register.step, CasRegister.step):
+            return None           # a subclass with its own semantics: no shortcut
+        if input[0] == "write":
+            return ("write", input[1])
+        return ("read", None) if input[0] == "read" else None
+
+    def register_initial(self) -> Any:
+        return self.initial
+
+    def unobserved(self, unknown: Sequence[Any],
+                   completed: Sequence[tuple[Any, Any]]) -> list[bool]:
+        """A write of ``v`` is unobserved when no read returned ``v``: the reads after it
+        (up to the next write) would have.  A compare-and-set observes every write."""
+        if type(self).step not in (Register.step, CasRegister.step) or any(
+                input[0] == "cas" for input, _ in completed):
+            return [False] * len(unknown)
+        seen = [output for input, output in completed if input[0] == "read"]
+        return [input[0] == "write" and not _any_equal(input[1], seen) for input in unknown]
 
     def describe_operation(self, input: Any, output: Any) -> str:
         if input[0] == "write":
@@ -270,6 +329,30 @@ class KV(Model):
 
     def read_only(self, input: Any, output: Any) -> bool:
         return input[0] == "get"
+
+    def register_view(self, input: Any) -> Optional[tuple[str, Any]]:
+        if not self.partitioned or type(self).step is not KV.step:
+            return None
+        kind = input[0]
+        if kind == "get":
+            return ("read", None)
+        return ("write", input[2]) if kind == "put" else None
+
+    def register_initial(self) -> Any:
+        return ""
+
+    def unobserved(self, unknown: Sequence[Any],
+                   completed: Sequence[tuple[Any, Any]]) -> list[bool]:
+        """A put or append of ``v`` to ``k`` is unobserved when no get of ``k`` returned
+        a string containing ``v``: every get after it, up to the next put, would have."""
+        if type(self).step is not KV.step:
+            return [False] * len(unknown)
+        gets: dict[Hashable, list[str]] = {}
+        for input, output in completed:
+            if input[0] == "get" and isinstance(output, str):
+                gets.setdefault(input[1], []).append(output)
+        return [input[0] != "get" and not any(input[2] in out for out in gets.get(input[1], ()))
+                for input in unknown]
 
     def describe_operation(self, input: Any, output: Any) -> str:
         kind = input[0]
