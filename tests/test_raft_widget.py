@@ -367,3 +367,71 @@ def test_controls_fit_their_labels(w):
               w.replay_button, w.reset_button):
         icon = 16 if b.icon else 0
         assert int(b.layout.width.rstrip("px")) >= 7 * len(b.description) + icon + 16, b.description
+
+
+# ---------------------------------------------------------------- you are the network
+def test_manual_mode_holds_messages_until_the_learner_delivers_them():
+    w = RaftClusterWidget(5, seed=1, pre_vote=False)
+    w.manual_toggle.value = True                 # the toggle calls set_manual(True)
+    assert w.cluster.manual_delivery and w.actions[-1].method == "set_manual"
+    assert w._manual_box.layout.display == "flex"
+    assert w.expire_timer("n1") and w.cluster.node("n1").core.state is NodeState.CANDIDATE
+    w.step(100)
+    rows = w.held()
+    assert rows and all(r[1] == "n1" and r[3] == "RequestVote" and r[4] == 1 for r in rows)
+    assert w.cluster.network.delivered == 0, "nothing arrives by itself"
+    assert [v for _label, v in w.held_select.options] == [r[0] for r in rows]
+    assert sum(len(trace(w, f"msg-{k}").x) for k in MESSAGE_KINDS) == len(rows)
+    to_n2 = next(r[0] for r in rows if r[2] == "n2")
+    w.held_select.value = to_n2
+    w.deliver_button.click()
+    assert w.message_text.startswith(f"delivered #{to_n2}") and w.cluster.node("n2").core.voted_for == "n1"
+    reply = next(r for r in w.held() if r[3] == "vote granted")
+    votes = dict(w.cluster.node("n1").core.votes)
+    assert w.deliver(reply[0]) and w.cluster.node("n1").core.votes == {**votes, "n2": True}
+    w.close()
+
+
+def test_manual_mode_drop_and_refusals_show_messages():
+    w = RaftClusterWidget(5, seed=1)
+    assert w.deliver() is False and "by itself" in w.message_text
+    assert w.set_manual(True)
+    assert w.drop() is False and "no message is waiting" in w.message_text
+    w.expire_timer("n2")
+    first = w.held()[0]
+    w.held_select.value = first[0]
+    w.drop_button.click()
+    assert first[0] not in [r[0] for r in w.held()] and w.message_text.startswith("dropped")
+    assert w.deliver(999) is False and "no held message" in w.message_text
+    assert w.expire_timer("n9") is False and "unknown" in w.message_text
+    assert w.set_manual(True) is False and "already" in w.message_text
+    w.manual_toggle.value = False
+    assert not w.cluster.manual_delivery and w.held() == []
+    w.step(1000)
+    assert w.cluster.leader() is not None
+    w.close()
+
+
+def test_a_run_steered_by_hand_replays_exactly():
+    w = RaftClusterWidget(5, seed=3, pre_vote=False)
+    w.set_manual(True)
+    w.expire_timer("n4")
+    for _ in range(6):                           # deliver requests and replies in order
+        w.deliver()
+    w.step(200)
+    w.drop()
+    digest, now = w.cluster.trace_digest(), w.cluster.now
+    assert w.replay() and w.cluster.trace_digest() == digest and w.cluster.now == now
+    assert w.cluster.manual_delivery and w.manual_toggle.value is True
+    assert any("timer is made to run out" in text for _t, _k, text in w.events)
+    w.close()
+
+
+def test_the_timeline_model_is_the_widgets():
+    w = RaftClusterWidget(5, seed=1)
+    w.step(1000)
+    assert w.events is w.timeline.events and w.split_votes == w.timeline.split_votes
+    lead = w.cluster.leader()
+    assert list(trace(w, "leaders").text) == [r[3] for r in w.timeline.reigns(w.cluster.now)]
+    assert lead in trace(w, "leaders").text
+    w.close()

@@ -24,51 +24,11 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .client import ClientTimeout
+from .client import APPEND_KEYS, PUT_KEY, ClientTimeout, ClosedLoopClients  # noqa: F401 (re-exported)
 from .cluster import SimCluster
 from .errors import ConfChangeInProgress, NotLeader, SafetyViolation
 from .messages import ConfChange
 from ..sim import Nemesis
-
-APPEND_KEYS = ("a", "b")      # append-only keys: exactly-once and prefix checks
-PUT_KEY = "c"                 # put / get key: checked by the linearizability checker
-
-
-class ClosedLoopClients:
-    """Closed-loop clients: each submits its next operation when the last one ends."""
-
-    def __init__(self, c: SimCluster, n_clients: int, rng: random.Random) -> None:
-        self.c = c
-        self.rng = rng
-        self.running = True
-        self.clients = [c.client(f"k{i}") for i in range(n_clients)]
-        self._n = 0
-        for k in self.clients:
-            k.on_complete = self._next
-            self._next(None, k)
-
-    def _next(self, _op, k=None) -> None:
-        if k is None:
-            k = self.c.clients[_op.client_id]
-        if not self.running:
-            return
-        self._n += 1
-        r = self.rng.random()
-        if r < 0.35:
-            op = ("append", self.rng.choice(APPEND_KEYS), f"{k.node_id}.{self._n};")
-        elif r < 0.65:
-            op = ("get", self.rng.choice(APPEND_KEYS))
-        elif r < 0.8:
-            op = ("put", PUT_KEY, str(self.rng.randrange(100)))
-        else:
-            op = ("get", PUT_KEY)
-        think = self.rng.choice((0, 0, 5, 20))
-        self.c.sim.scheduler.schedule(think, self._submit, k, op)
-
-    def _submit(self, k, op) -> None:
-        if self.running and k.alive and (k.current is None or k.current.done):
-            k.submit(op)
-
 
 @dataclass
 class CampaignResult:

@@ -6,12 +6,17 @@ request to the server it believes leads; on a "not leader" reply it follows the 
 and when no reply comes within ``retry_ms`` it tries the next server — always with the
 same sequence number, so the state machine applies the command at most once.  After
 ``timeout_ms`` the operation is given up: its outcome is unknown (``ret is None``).
+
+:class:`ClosedLoopClients` keeps a number of such clients busy (a load generator: each
+submits its next operation when its last one ends); the workloads are plain functions
+``(rng, client_id, n) -> op`` so a real cluster's load threads draw the same operations.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from ..sim import Process
 from .kv import validate_op
@@ -193,3 +198,84 @@ class RaftClient(Process):
         self.incarnation += 1
         self.seq = 0
         self.leader_guess = None
+
+
+# ----------------------------------------------------------------------------- load
+APPEND_KEYS = ("a", "b")      # append-only keys: exactly-once and prefix checks
+PUT_KEY = "c"                 # put / get key: checked by the linearizability checker
+
+
+def mixed_workload(rng: random.Random, client_id: str, n: int) -> tuple:
+    """The campaigns' mix: appends and reads of ``APPEND_KEYS``, puts and reads of
+    ``PUT_KEY`` (``n`` numbers the operation, so appended values are unique)."""
+    r = rng.random()
+    if r < 0.35:
+        return ("append", rng.choice(APPEND_KEYS), f"{client_id}.{n};")
+    if r < 0.65:
+        return ("get", rng.choice(APPEND_KEYS))
+    if r < 0.8:
+        return ("put", PUT_KEY, str(rng.randrange(100)))
+    return ("get", PUT_KEY)
+
+
+def writes_workload(rng: random.Random, client_id: str, n: int) -> tuple:
+    """Writers only: ``put`` one of the keys a, b, c to a number below 1000."""
+    return ("put", "abc"[rng.randrange(3)], str(rng.randrange(1000)))
+
+
+class ClosedLoopClients:
+    """Closed-loop clients: each submits its next operation when the last one ends.
+
+    ``ClosedLoopClients(cluster, n, rng)`` starts clients ``k0..k{n-1}`` at once, with
+    :func:`mixed_workload` and a think time drawn from ``think_ms`` before each
+    operation.  :meth:`resize` changes how many run (a client taken off finishes the
+    operation it has in flight, then stops; one added later resumes under its old id);
+    ``running = False`` stops them all.  Everything is drawn from ``rng``.
+    """
+
+    def __init__(self, c, n_clients: int, rng: random.Random, *, prefix: str = "k",
+                 workload: Callable[[random.Random, str, int], tuple] = mixed_workload,
+                 think_ms: Sequence[float] = (0, 0, 5, 20)) -> None:
+        if not think_ms or any(not isinstance(x, (int, float)) or x < 0 for x in think_ms):
+            raise ValueError(f"think_ms must be a non-empty sequence of ms >= 0, got {think_ms!r}")
+        self.c = c
+        self.rng = rng
+        self.running = True
+        self.prefix = prefix
+        self.workload = workload
+        self.think_ms = tuple(think_ms)
+        self.clients: list = []
+        self._n = 0
+        self.resize(n_clients)
+
+    @property
+    def size(self) -> int:
+        return len(self.clients)
+
+    def resize(self, n_clients: int) -> None:
+        """Run ``n_clients`` clients (``prefix0`` .. ``prefix{n-1}``)."""
+        if not isinstance(n_clients, int) or isinstance(n_clients, bool) or n_clients < 0:
+            raise ValueError(f"the number of clients must be an int >= 0, got {n_clients!r}")
+        for k in self.clients[n_clients:]:
+            k.on_complete = None
+        del self.clients[n_clients:]
+        while len(self.clients) < n_clients:
+            k = self.c.client(f"{self.prefix}{len(self.clients)}")
+            self.clients.append(k)
+            k.on_complete = self._next
+            if k.current is None or k.current.done:
+                self._next(None, k)
+
+    def _next(self, _op, k=None) -> None:
+        if k is None:
+            k = self.c.clients[_op.client_id]
+        if not self.running:
+            return
+        self._n += 1
+        op = self.workload(self.rng, k.node_id, self._n)
+        think = self.rng.choice(self.think_ms)
+        self.c.sim.scheduler.schedule(think, self._submit, k, op)
+
+    def _submit(self, k, op) -> None:
+        if self.running and k in self.clients and k.alive and (k.current is None or k.current.done):
+            k.submit(op)

@@ -200,6 +200,27 @@ class SimCluster(SimulatedSystem, HostEvents):
         host.core.timeout_now()
         host.poke()
 
+    def expire_timer(self, nid: str) -> int:
+        """Tick ``nid``'s clock now until its election timer runs out, so it times out
+        as it would by itself (with PreVote if configured: §9.6) — without the rest of
+        the cluster's time passing.  For manual delivery: the learner starts elections.
+        Returns the number of ticks given."""
+        host = self._check_server(nid)
+        if not host.alive:
+            raise ValueError(f"cannot expire {nid!r}'s timer: it is down")
+        if host.paused:
+            raise ValueError(f"cannot expire {nid!r}'s timer: it is paused")
+        core = host.core
+        if core.state is LEADER:
+            raise ValueError(f"{nid} is the leader: it has no election timer running")
+        if not core.promotable:
+            raise ValueError(f"{nid} is not a voting member: it never times out")
+        ticks = max(1, core.randomized_timeout - core.election_elapsed)
+        self.sim.trace.record(self.now, "expire_timer", nid, (ticks,))
+        for _ in range(ticks):
+            host.on_tick()
+        return ticks
+
     def transfer_leadership(self, target: str, timeout_ms: float = 2000) -> bool:
         """Ask the current leader to hand over to ``target``; True once it leads."""
         self._check_server(target)

@@ -15,10 +15,21 @@ network's own random stream, so a run is reproduced from its seed.
   swallows what was in flight.
 
 Messages in flight stay queryable (:meth:`in_flight`) for widgets.
+
+**Manual delivery** ("you are the network"): after :meth:`hold`, nothing is delivered by
+itself.  The messages on the wire and every message sent from then on wait in
+:meth:`held`, each with an ``id`` (numbered in send order), until the caller
+:meth:`take` s one to deliver or drop it; loss, duplication and delay are not drawn
+for them (the caller decides), cuts still drop at send and at delivery.
+:meth:`release` hands the waiting messages back to the clock.  While delivery is
+automatic none of this runs, and the random draws are exactly those of a network that
+never had the mode: the same seed gives the same run.
 """
 
 from __future__ import annotations
 
+import heapq
+import math
 import random
 from heapq import heappush
 from dataclasses import dataclass
@@ -52,12 +63,14 @@ def _check_rate(name: str, p: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class InFlight:
-    """A message on the wire."""
+    """A message on the wire.  A message held for manual delivery has an ``id`` and
+    ``deliver_at = inf`` (it arrives when someone delivers it)."""
     src: str
     dst: str
     msg: Any
     sent_at: float
     deliver_at: float
+    id: Optional[int] = None
 
 
 class LinkConfig:
@@ -90,6 +103,9 @@ class Network:
         self.cuts: set = set()
         self._links: dict = {}
         self._fifo_tail: dict = {}       # (src, dst) -> latest scheduled delivery time
+        # while delivery is manual: id -> (InFlight, delay to use if released to the clock)
+        self._held: Optional[dict] = None
+        self._held_ids = 0
         self.sent = 0
         self.delivered = 0
         self.dropped = 0
@@ -173,6 +189,11 @@ class Network:
             if trace.messages:
                 trace.record(now, "drop", src, (dst, "cut", msg))
             return
+        if self._held is not None:
+            if trace.messages:
+                trace.record(now, "send", src, (dst, msg))
+            self._hold(src, dst, msg, now, 0.0)
+            return
         cfg = self._links.get(link) if self._links else None
         if cfg is None and not self._drop and not self._dup and self._delay_fn is None:
             # the common case, kept short: one delay draw and one heap push
@@ -226,14 +247,77 @@ class Network:
             heappush(sched._heap, (at, sched.seq, self._deliver, (src, dst, msg, now)))
 
     def in_flight(self, src: str = None, dst: str = None) -> list[InFlight]:
-        """Messages on the wire, in delivery order; optionally only ``src`` / ``dst``."""
+        """Messages on the wire, in delivery order (then the held ones, in send order);
+        optionally only ``src`` / ``dst``."""
         deliver = self._deliver
         found = sorted((e for e in self._sched._heap if e[2] is deliver), key=lambda e: (e[0], e[1]))
         out = []
         for at, _seq, _fn, (s, d, m, sent) in found:
             if (src is None or s == src) and (dst is None or d == dst):
                 out.append(InFlight(s, d, m, sent, at))
+        if self._held:
+            out += [f for f in self.held() if (src is None or f.src == src) and (dst is None or f.dst == dst)]
         return out
+
+    # -- manual delivery ("you are the network") ------------------------------------------
+    @property
+    def manual(self) -> bool:
+        """True while delivery is manual (between :meth:`hold` and :meth:`release`)."""
+        return self._held is not None
+
+    def hold(self) -> None:
+        """Stop automatic delivery: the messages on the wire and all later ones wait in
+        :meth:`held` (``ValueError`` if already manual)."""
+        if self._held is not None:
+            raise ValueError("delivery is already manual")
+        self._held = {}
+        heap = self._sched._heap
+        deliver = self._deliver
+        mine = sorted((e for e in heap if e[2] is deliver), key=lambda e: (e[0], e[1]))
+        if mine:
+            heap[:] = [e for e in heap if e[2] is not deliver]
+            heapq.heapify(heap)
+        now = self._sched.now
+        for at, _seq, _fn, (s, d, m, sent) in mine:
+            self._hold(s, d, m, sent, at - now)       # keeps what was left of its delay
+
+    def _hold(self, src: str, dst: str, msg: Any, sent_at: float, delay: float) -> None:
+        self._held_ids += 1
+        mid = self._held_ids
+        self._held[mid] = (InFlight(src, dst, msg, sent_at, math.inf, mid), delay)
+
+    def held(self) -> list[InFlight]:
+        """The messages waiting for manual delivery, in send order ([] when automatic)."""
+        if not self._held:
+            return []
+        return [f for f, _delay in self._held.values()]
+
+    def take(self, mid: int) -> InFlight:
+        """Remove held message ``mid`` and return it (the caller delivers or drops it)."""
+        if self._held is None:
+            raise ValueError("delivery is automatic: call hold() first")
+        entry = self._held.pop(mid, None) if isinstance(mid, int) else None
+        if entry is None:
+            raise ValueError(f"no held message with id {mid!r}; held: {sorted(self._held)}")
+        return entry[0]
+
+    def release(self) -> None:
+        """Back to automatic delivery: each held message goes back on the wire, due after
+        what was left of its delay (0 for one sent while held), links kept FIFO."""
+        if self._held is None:
+            raise ValueError("delivery is already automatic")
+        held, self._held = self._held, None
+        sched = self._sched
+        now = sched.now
+        for f, delay in held.values():
+            at = now + delay
+            link = (f.src, f.dst)
+            tail = self._fifo_tail.get(link)
+            if not self.reorder and tail is not None and at < tail:
+                at = tail
+            self._fifo_tail[link] = max(at, tail or at)
+            sched.seq += 1
+            heappush(sched._heap, (at, sched.seq, self._deliver, (f.src, f.dst, f.msg, f.sent_at)))
 
     def partition_cuts(self, groups: Iterable[Iterable[str]]) -> None:
         """Cut both ways between every pair of nodes in different ``groups``."""

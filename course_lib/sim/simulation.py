@@ -159,6 +159,35 @@ class Simulation:
             self._fingerprint = (self._fingerprint * 1000003 + int(now * 1024)) & 0xFFFFFFFFFFFF
         self.processes[dst].on_message(src, msg)
 
+    # -- manual delivery ("you are the network"; see ``Network.hold``) ---------------------
+    def set_manual_delivery(self, on: bool) -> None:
+        """``True``: nothing is delivered until :meth:`deliver_held`; ``False``: the held
+        messages go back on the wire and the clock delivers again."""
+        if not isinstance(on, bool):
+            raise ValueError(f"manual delivery is True or False, got {on!r}")
+        if on:
+            self.network.hold()
+        else:
+            self.network.release()
+        self.trace.record(self.now, "manual_delivery", None, (on,))
+
+    def held_messages(self) -> list:
+        """The messages waiting for manual delivery (``InFlight`` with an ``id``)."""
+        return self.network.held()
+
+    def deliver_held(self, mid: int) -> None:
+        """Deliver held message ``mid`` now (a cut link or a down receiver still loses it;
+        a paused receiver queues it)."""
+        f = self.network.take(mid)
+        self._deliver(f.src, f.dst, f.msg, f.sent_at)
+
+    def drop_held(self, mid: int) -> None:
+        """Lose held message ``mid``."""
+        f = self.network.take(mid)
+        self.network.dropped += 1
+        if self.trace.messages:
+            self.trace.record(self.now, "drop", f.dst, (f.src, "manual", f.msg))
+
     # -- faults --------------------------------------------------------------------------
     def crash(self, nid: str) -> None:
         self.check_node(nid)

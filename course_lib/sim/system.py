@@ -41,3 +41,24 @@ class SimulatedSystem:
         """Run until ``predicate()`` holds (checked after every event) or ``timeout_ms``
         pass; True if it held."""
         return self.sim.run_until(predicate, timeout_ms)
+
+    # -- manual delivery ("you are the network") -------------------------------------------
+    def set_manual_delivery(self, on: bool) -> None:
+        """Stop (``True``) or restart (``False``) automatic message delivery."""
+        self.sim.set_manual_delivery(on)
+
+    @property
+    def manual_delivery(self) -> bool:
+        return self.sim.network.manual
+
+    def held_messages(self) -> list:
+        """Messages waiting for :meth:`deliver` / :meth:`drop_message`, in send order."""
+        return self.sim.held_messages()
+
+    def deliver(self, mid: int) -> None:
+        """Deliver the held message ``mid`` now."""
+        self.sim.deliver_held(mid)
+
+    def drop_message(self, mid: int) -> None:
+        """Lose the held message ``mid``."""
+        self.sim.drop_held(mid)

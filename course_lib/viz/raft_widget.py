@@ -1,4 +1,15 @@
-"""``RaftClusterWidget``: a live, clickable Raft cluster over a :class:`SimCluster`.
+"""``RaftClusterWidget``: a live, clickable Raft cluster, simulated or real.
+
+``RaftClusterWidget(5, seed=1)`` shows a seeded :class:`SimCluster` it builds itself;
+``RaftClusterWidget(ProcessCluster(5, data_dir=...).start())`` shows real OS processes.
+The widget is only the view: it talks to the cluster through a *control*
+(:mod:`course_lib.raft.control`: :class:`SimControl` or :class:`ProcessControl`, one
+surface for both), and what happened (events, terms, who led when, faults) is a
+:class:`~course_lib.raft.timeline.ClusterTimeline` the control keeps.  On real
+processes kill is SIGKILL, pause is SIGSTOP, the picture comes from polling each node's
+status (wall-clock time; no messages in flight, no entry terms, no step), and the
+simulator-only controls (step, forced election, timers, network sliders, "you are the
+network", replay) are hidden.
 
 Three pictures of one seeded simulated cluster:
 
@@ -14,10 +25,19 @@ plus an event log in plain words (elections, votes, split votes, leaders, commit
 faults, client calls).
 
 Every control calls a public method that code can call too (``kill``, ``restart``,
-``partition``, ``heal``, ``trigger_election``, ``client_write``, ``set_load``,
-``set_loss``, ``set_delay``, ``set_duplication``, ``step``, ``play``, ``pause``,
-``replay``, ``reset``); an action that makes no sense (kill a dead server) shows a
-message and returns False, it never raises.  Each action that changes the model is
+``pause_server``, ``resume_server``, ``partition``, ``heal``, ``trigger_election``,
+``expire_timer``, ``client_write``, ``set_load``, ``set_loss``, ``set_delay``,
+``set_duplication``, ``set_manual``, ``deliver``, ``drop``, ``step``, ``refresh``,
+``play``, ``pause``, ``replay``, ``reset``); an action that makes no sense (kill a dead
+server, pause a paused one, partition with one group) shows a message and returns
+False, it never raises.
+
+**You are the network** (simulator only): the toggle stops automatic delivery
+(:meth:`SimCluster.set_manual_delivery`); the messages waiting are listed (id, from, to,
+type, term, index) and :meth:`~RaftClusterWidget.deliver` / :meth:`~RaftClusterWidget.drop`
+take the one chosen; *Expire timer* makes a server time out now.  Time still runs when
+you step or play (timers fire, leaders send heartbeats), but nothing arrives until you
+choose it.  Each action that changes the model is
 kept as data, ``Action(time, method, args)`` in :attr:`RaftClusterWidget.actions`, so
 :meth:`~RaftClusterWidget.replay` rebuilds the cluster from the seed box and re-applies
 them at the same simulated times: a run made by clicking replays exactly (compare
@@ -64,6 +84,8 @@ from course_lib.raft import (
     InstallSnapshotResponse, RaftError, RequestVote, RequestVoteResponse, SimCluster,
     TimeoutNow,
 )
+from course_lib.raft.control import SimControl, control_for, describe_message
+from course_lib.raft.timeline import FAULT_KINDS
 
 MAX_FPS = 10.0
 MIN_FPS = 1.0                    # pacing never waits longer than 1 s between frames
@@ -78,6 +100,9 @@ ROLE_COLOURS = {
 # ten colours for terms (term % 10): neighbouring terms look different
 TERM_COLOURS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2",
                 "#b279a2", "#eeca3b", "#9d755d", "#ff9da6", "#79706e")
+UNKNOWN_TERM = len(TERM_COLOURS)         # a real node's entry: its term is not reported
+LOG_COLOURS = TERM_COLOURS + ("#bcbddc",)
+ACTION_ERRORS = (ValueError, TypeError, RaftError, RuntimeError, OSError)
 MESSAGE_KINDS = ("vote request", "vote reply", "append", "heartbeat", "append reply",
                  "snapshot", "client")
 MESSAGE_COLOURS = {
@@ -85,7 +110,6 @@ MESSAGE_COLOURS = {
     "heartbeat": "#9ecae9", "append reply": "#72b7b2", "snapshot": "#79706e",
     "client": "#b279a2",
 }
-FAULT_KINDS = ("server down", "partition", "bad network")
 FAULT_COLOURS = {"server down": "rgba(228,87,86,0.18)", "partition": "rgba(178,121,162,0.20)",
                  "bad network": "rgba(238,202,59,0.25)"}
 CLIENT_POS = (0.0, 0.0)
@@ -106,6 +130,11 @@ class Action:
     time: float
     method: str
     args: tuple = ()
+
+
+ACTIONS = frozenset({"crash", "restart", "pause", "resume", "partition", "heal", "trigger_election",
+                     "expire_timer", "client_write", "set_load", "set_loss", "set_delay",
+                     "set_duplication", "set_manual", "deliver", "drop"})
 
 
 def message_kind(msg: Any) -> str:
@@ -136,14 +165,16 @@ def parse_groups(text: str) -> list:
 
 
 class RaftClusterWidget:
-    """A view over a seeded :class:`SimCluster` (see the module docstring).
+    """A view over a Raft cluster (see the module docstring).
 
     ``RaftClusterWidget(n=5, seed=1, **cluster_options)`` builds
     ``SimCluster(n, seed, **cluster_options)``; ``replay`` and ``reset`` build a new
-    one the same way from the seed box.
+    one the same way from the seed box.  ``RaftClusterWidget(cluster)`` shows a
+    cluster made elsewhere: a started :class:`~course_lib.net.ProcessCluster` (the
+    caller stops it), or a :class:`SimCluster` (then replay and reset are refused).
     """
 
-    def __init__(self, n: int = 5, seed: int = 1, *, speed: float = 0.2, fps: float = MAX_FPS,
+    def __init__(self, n=5, seed: int = 1, *, speed: float = 0.2, fps: float = MAX_FPS,
                  step_ms: float = 20.0, window_ms: float = 10_000.0, log_window: int = 24,
                  pacing: bool = True, **cluster_options) -> None:
         if not isinstance(fps, (int, float)) or not 0.5 <= fps <= MAX_FPS:
@@ -152,7 +183,11 @@ class RaftClusterWidget:
             raise ValueError(f"step_ms must be in (0, 10000] ms, got {step_ms!r}")
         if not isinstance(log_window, int) or not 4 <= log_window <= 200:
             raise ValueError(f"log_window must be an int in [4, 200], got {log_window!r}")
-        self.n = n
+        given = None if isinstance(n, int) else n
+        if given is not None and cluster_options:
+            raise ValueError("cluster options go to the cluster you built, not to the widget: "
+                             f"{sorted(cluster_options)}")
+        self.n = n if given is None else None
         self.cluster_options = dict(cluster_options)
         self.fps = float(fps)
         self.step_ms = float(step_ms)
@@ -170,7 +205,9 @@ class RaftClusterWidget:
                                   f"playing stopped: {type(e).__name__}: {e}", ok=False))
         self._last_frame = 0.0
         self._closed = False
-        self.cluster = self._build(seed)            # validates n, seed and the options
+        # validates n, seed and the options
+        self.control = control_for(given) if given is not None else SimControl(self._build(seed))
+        self.owns_cluster = given is None
         self._reset_view_state()
         self._make_figures()
         self._build_controls(seed)
@@ -190,31 +227,40 @@ class RaftClusterWidget:
     def _build(self, seed: int) -> SimCluster:
         return SimCluster(self.n, seed=seed, **self.cluster_options)
 
+    @property
+    def cluster(self):
+        """The cluster shown (a ``SimCluster`` or a ``ProcessCluster``)."""
+        return self.control.cluster
+
+    @property
+    def simulated(self) -> bool:
+        return isinstance(self.control, SimControl)
+
+    @property
+    def timeline(self):
+        """What happened: a :class:`~course_lib.raft.timeline.ClusterTimeline`."""
+        return self.control.timeline
+
+    @property
+    def events(self) -> list:
+        """``(time ms, kind, text)`` in plain words, oldest first."""
+        return self.control.timeline.events
+
+    @property
+    def split_votes(self) -> int:
+        return self.control.timeline.split_votes
+
+    @property
+    def last_write(self):
+        """The handle of the last :meth:`client_write` (poll ``done``)."""
+        return self.control.last_write
+
     def _reset_view_state(self) -> None:
-        c = self.cluster
         self.actions: list[Action] = []
-        self.events: list[tuple] = []            # (time ms, kind, text)
-        self._trace_pos = 0
-        self._roles: dict = {}                   # node -> last role seen in the trace
-        self._forced: set = set()
-        self._candidates: dict = {}              # term -> candidates of that term
-        self._term_leader: dict = {}             # term -> its leader
-        self.split_votes = 0                     # terms whose election found no leader
-        self._terms: list = [(0.0, 0)]           # (time, highest term) steps
-        self._max_term = 0
-        self._leading: dict = {}                 # node -> (start, term) of an open leadership
-        self._reigns: list = []                  # (start, end, term, node) closed leaderships
-        self._down: dict = {}                    # node -> crash time
-        self._faults: list = []                  # (kind, start, end) closed fault intervals
-        self._cut_since: Optional[float] = None
-        self._net_since: Optional[float] = None
-        self._commit_seen = 0
-        self._load: dict = {}                    # load client id -> running?
-        self._load_rng = c.sim.random.stream("widget-load")
-        self._load_n = 0
-        self._writes = 0
-        self.last_write = None
-        self.ids = sorted(c.hosts)
+        self._writes = 0                          # client writes so far (the auto value)
+        self._shown_events = -1
+        self._held_shown = None
+        self.ids = list(self.control.ids)
         self._xy = {nid: (math.cos(math.pi / 2 - 2 * math.pi * k / len(self.ids)),
                           math.sin(math.pi / 2 - 2 * math.pi * k / len(self.ids)))
                     for k, nid in enumerate(self.ids)}
@@ -257,7 +303,7 @@ class RaftClusterWidget:
                                  text=[], textposition="bottom center",
                                  textfont=dict(size=9), hoverinfo="skip"))
         add("log", "logs", go.Heatmap(
-            zmin=-0.5, zmax=9.5, colorscale=_discrete_scale(TERM_COLOURS), showscale=False,
+            zmin=-0.5, zmax=UNKNOWN_TERM + 0.5, colorscale=_discrete_scale(LOG_COLOURS), showscale=False,
             texttemplate="%{text}",
             textfont=dict(size=10), hovertemplate="%{y} [%{x}] term %{text}<extra></extra>",
             xgap=2, ygap=2))
@@ -289,10 +335,10 @@ class RaftClusterWidget:
                            title_text="servers and messages in flight", **common)
         ring.update_xaxes(visible=False, range=[-2.05, 2.05], fixedrange=True)
         ring.update_yaxes(visible=False, range=[-1.55, 1.4], fixedrange=True)
+        logs_title = ("logs (cell = term; outlined = committed; grey = snapshot)" if self.simulated
+                      else "logs as polled (length; outlined = committed; terms not reported)")
         logs.update_layout(width=LOGS_SIZE[0], height=LOGS_SIZE[1],
-                           margin=dict(l=34, r=8, t=24, b=34),
-                           title_text="logs (cell = term; outlined = committed; grey = snapshot)",
-                           **common)
+                           margin=dict(l=34, r=8, t=24, b=34), title_text=logs_title, **common)
         logs.update_xaxes(title=dict(text="log index", standoff=4), showgrid=False, fixedrange=True,
                           range=(0.5, self.log_window + 0.5), title_font_size=11)
         logs.update_yaxes(autorange="reversed", type="category", categoryorder="array",
@@ -300,7 +346,7 @@ class RaftClusterWidget:
         timeline.update_layout(width=TIMELINE_SIZE[0], height=TIMELINE_SIZE[1],
                                margin=dict(l=40, r=8, t=24, b=34),
                                title_text="terms and leaders over time", **common)
-        timeline.update_xaxes(title=dict(text="simulated time (s)", standoff=4), gridcolor="#eeeeee",
+        timeline.update_xaxes(title=dict(text=self.control.clock, standoff=4), gridcolor="#eeeeee",
                               title_font_size=11, range=(0, 2), fixedrange=True)
         timeline.update_yaxes(title=dict(text="term", standoff=2), gridcolor="#eeeeee",
                               title_font_size=11, range=(0, 1.5), fixedrange=True)
@@ -342,9 +388,11 @@ class RaftClusterWidget:
         self.speed_slider = widgets.FloatLogSlider(value=0.2, base=10, min=-2, max=1, step=0.1,
                                                    description="speed", readout_format=".2f",
                                                    style=fit, layout=W(width="250px"))
+        self.refresh_button = button("Refresh", 90, icon="refresh", tooltip="poll the nodes and redraw")
         self.play_button.on_click(lambda _: self.play())
         self.pause_button.on_click(lambda _: self.pause())
         self.step_button.on_click(lambda _: self.step())
+        self.refresh_button.on_click(lambda _: self.refresh())
         self.speed_slider.observe(lambda ch: self.set_speed(ch["new"]), "value")
 
         self.node_select = widgets.Dropdown(options=self.ids, value=self.ids[0], description="server",
@@ -352,9 +400,16 @@ class RaftClusterWidget:
         self.kill_button = button("Kill", 60, button_style="danger")
         self.restart_button = button("Restart", 86, button_style="info")
         self.elect_button = button("Trigger election", 146)
+        self.suspend_button = button("Pause server", 118, tooltip="SIGSTOP: frozen, not dead")
+        self.unsuspend_button = button("Resume server", 128)
+        self.timer_button = button("Expire timer", 112,
+                                   tooltip="its election timer runs out now: it campaigns as on a timeout")
         self.kill_button.on_click(lambda _: self.kill())
         self.restart_button.on_click(lambda _: self.restart())
         self.elect_button.on_click(lambda _: self.trigger_election())
+        self.suspend_button.on_click(lambda _: self.pause_server())
+        self.unsuspend_button.on_click(lambda _: self.resume_server())
+        self.timer_button.on_click(lambda _: self.expire_timer())
 
         half = len(self.ids) // 2
         self.groups_text = widgets.Text(value=" ".join(self.ids[:half]) + " | " + " ".join(self.ids[half:]),
@@ -375,15 +430,14 @@ class RaftClusterWidget:
                                              layout=W(width="260px"))
         self.load_slider.observe(lambda ch: self.set_load(ch["new"]), "value")
 
-        net = self.cluster.network
-        self.loss_slider = widgets.FloatSlider(value=net.drop_rate, min=0, max=0.5, step=0.01,
+        loss, (lo, hi), dup = self._network_settings()
+        self.loss_slider = widgets.FloatSlider(value=loss, min=0, max=0.5, step=0.01,
                                                description="loss", continuous_update=False,
                                                style=fit, layout=W(width="250px"))
-        lo, hi = net.delay_ms if isinstance(net.delay_ms, tuple) else (1, 5)
         self.delay_slider = widgets.IntRangeSlider(value=(int(lo), int(hi)), min=0, max=300, step=1,
                                                    description="delay ms", continuous_update=False,
                                                    style=fit, layout=W(width="300px"))
-        self.dup_slider = widgets.FloatSlider(value=net.duplicate_rate, min=0, max=0.5, step=0.01,
+        self.dup_slider = widgets.FloatSlider(value=dup, min=0, max=0.5, step=0.01,
                                               description="duplicate", continuous_update=False,
                                               style=fit, layout=W(width="270px"))
         self.loss_slider.observe(lambda ch: self.set_loss(ch["new"]), "value")
@@ -399,16 +453,38 @@ class RaftClusterWidget:
         self.replay_button.on_click(lambda _: self.replay())
         self.reset_button.on_click(lambda _: self.reset())
 
+        # "you are the network": a toggle, the messages waiting, deliver / drop the chosen one
+        self.manual_toggle = widgets.ToggleButton(value=False, description="You are the network",
+                                                  icon="hand-paper-o", layout=W(width="176px"),
+                                                  tooltip="stop automatic delivery: you pick each message")
+        self.held_select = widgets.Select(options=[], rows=5, layout=W(width="430px"))
+        self.deliver_button = button("Deliver", 86, icon="check", button_style="success")
+        self.drop_button = button("Drop", 70, icon="times", button_style="danger")
+        self.manual_toggle.observe(lambda ch: self.set_manual(ch["new"]), "value")
+        self.deliver_button.on_click(lambda _: self.deliver())
+        self.drop_button.on_click(lambda _: self.drop())
+
         row = lambda *children: widgets.HBox(children, layout=W(flex_flow="row wrap"))  # noqa: E731
         gap = lambda: widgets.HTML("", layout=W(width="18px"))  # noqa: E731
+        self._manual_box = widgets.HBox([self.held_select, widgets.VBox([self.deliver_button, self.drop_button])],
+                                        layout=W(display="none"))
         self._controls = widgets.VBox([
-            row(self.play_button, self.pause_button, self.step_button, self.speed_slider, gap(),
-                self.seed_box, self.replay_button, self.reset_button),
-            row(self.node_select, self.kill_button, self.restart_button, self.elect_button, gap(),
-                self.groups_text, self.partition_button, self.heal_button),
-            row(self.key_text, self.value_text, self.write_button, gap(), self.load_slider),
-            row(self.loss_slider, self.delay_slider, self.dup_slider),
+            row(self.play_button, self.pause_button, self.step_button, self.refresh_button,
+                self.speed_slider, gap(), self.seed_box, self.replay_button, self.reset_button),
+            row(self.node_select, self.kill_button, self.restart_button, self.suspend_button,
+                self.unsuspend_button, self.elect_button, self.timer_button),
+            row(self.groups_text, self.partition_button, self.heal_button, gap(),
+                self.key_text, self.value_text, self.write_button, gap(), self.load_slider),
+            row(self.loss_slider, self.delay_slider, self.dup_slider, gap(), self.manual_toggle),
+            self._manual_box,
         ])
+        if self.simulated:
+            self.refresh_button.layout.display = "none"
+        else:                      # what a real cluster cannot do is not offered
+            for control in (self.step_button, self.speed_slider, self.seed_box, self.replay_button,
+                            self.reset_button, self.elect_button, self.timer_button, self.loss_slider,
+                            self.delay_slider, self.dup_slider, self.manual_toggle):
+                control.layout.display = "none"
         self.message = widgets.HTML()
         self.status = widgets.HTML()
         self.event_log = widgets.HTML(layout=W(height=f"{TIMELINE_SIZE[1] - 24}px", overflow="auto"))
@@ -445,53 +521,44 @@ class RaftClusterWidget:
             return self.say("this widget is closed", ok=False)
         try:
             self._apply(method, args)
-        except (ValueError, TypeError, RaftError) as error:
-            return self.say(f"{method}: {error}", ok=False)
-        self.actions.append(Action(self.cluster.now, method, args))
+        except ACTION_ERRORS as error:
+            return self.say(f"{method.replace('_', ' ')}: {error}", ok=False)
+        self.actions.append(Action(self.control.now, method, args))
         self.say(done)                 # first, so the browser shows it before the redraw
         self.render()
         return True
 
     def _apply(self, method: str, args: tuple) -> None:
-        """The model side of each action (also what :meth:`replay` calls)."""
-        c = self.cluster
-        if method == "kill":
-            c.crash(*args)
-        elif method == "restart":
-            c.restart(*args)
-        elif method == "partition":
-            c.partition(*[set(g) for g in args])
-        elif method == "heal":
-            if not c.network.cuts:
-                raise ValueError("the network has no cut links to heal")
-            c.heal()
-        elif method == "trigger_election":
-            (nid,) = args
-            if c.node(nid).alive and c.node(nid).state.value == "leader":
-                raise ValueError(f"{nid} is already the leader")
-            c.timeout_now(nid)
-        elif method == "client_write":
-            self._write(*args)
-        elif method == "set_load":
-            self._set_load(*args)
-        elif method == "set_loss":
-            c.network.drop_rate = args[0]
-        elif method == "set_delay":
-            c.network.delay_ms = tuple(args)
-        elif method == "set_duplication":
-            c.network.duplicate_rate = args[0]
-        else:
+        """The model side of each action (also what :meth:`replay` calls): the
+        control's method of the same name (``kill`` is its ``crash``)."""
+        name = "crash" if method == "kill" else method
+        if name not in ACTIONS:
             raise ValueError(f"unknown action {method!r}")
+        getattr(self.control, name)(*args)
+        if method == "client_write":
+            self._writes += 1
 
     def kill(self, node: Optional[str] = None) -> bool:
-        """Crash ``node`` (default: the selected one); it keeps only what it persisted."""
+        """Crash ``node`` (default: the selected one); it keeps only what it persisted
+        (on real processes: SIGKILL; it keeps what its WAL holds)."""
         node = self._node(node)
-        return self._act("kill", (node,), f"killed {node}: it keeps only its persisted term, vote and log")
+        kept = "its persisted term, vote and log" if self.simulated else "what its WAL holds (SIGKILL)"
+        return self._act("kill", (node,), f"killed {node}: it keeps only {kept}")
 
     def restart(self, node: Optional[str] = None) -> bool:
-        """Restart a crashed server from its storage."""
+        """Restart a crashed server from its storage (a real one: a new process)."""
         node = self._node(node)
         return self._act("restart", (node,), f"restarted {node} from its storage")
+
+    def pause_server(self, node: Optional[str] = None) -> bool:
+        """Freeze ``node`` (SIGSTOP on a real one): it neither ticks nor answers."""
+        node = self._node(node)
+        return self._act("pause", (node,), f"paused {node}: frozen, not dead (a GC pause, SIGSTOP)")
+
+    def resume_server(self, node: Optional[str] = None) -> bool:
+        """Let a paused server run on (SIGCONT)."""
+        node = self._node(node)
+        return self._act("resume", (node,), f"resumed {node}")
 
     def partition(self, *groups) -> bool:
         """Cut the network between groups: ``partition({"n1","n2"}, {"n3","n4","n5"})`` or
@@ -500,6 +567,8 @@ class RaftClusterWidget:
             if len(groups) == 1 and isinstance(groups[0], str):
                 groups = parse_groups(groups[0])
             clean = tuple(tuple(sorted(g)) for g in groups)
+            if len(clean) < 2:
+                raise ValueError("write at least two groups, e.g. 'n1 n2 | n3 n4 n5'")
         except (ValueError, TypeError) as error:
             return self.say(f"partition: {error}", ok=False)
         shown = " | ".join(" ".join(g) for g in clean)
@@ -513,6 +582,12 @@ class RaftClusterWidget:
         """Make ``node`` time out now and campaign (TimeoutNow, thesis §3.10)."""
         node = self._node(node)
         return self._act("trigger_election", (node,), f"{node} starts an election now")
+
+    def expire_timer(self, node: Optional[str] = None) -> bool:
+        """Run ``node``'s election timer out now: it campaigns as on a real timeout
+        (with PreVote if on).  With manual delivery, how a learner starts an election."""
+        node = self._node(node)
+        return self._act("expire_timer", (node,), f"{node}'s election timer ran out")
 
     def client_write(self, key: str = "x", value: Optional[str] = None) -> bool:
         """A client submits ``put key value`` (value: a counter if None); it completes
@@ -530,8 +605,8 @@ class RaftClusterWidget:
         if self._quiet:
             return True
         ok = self._act("set_load", (clients,), f"client load: {clients} closed-loop writer(s)")
-        if self.load_slider.value != self._load_n:
-            self._set_quietly(self.load_slider, self._load_n)
+        if self.load_slider.value != self.control.load_size:
+            self._set_quietly(self.load_slider, self.control.load_size)
         return ok
 
     def set_loss(self, p: float) -> bool:
@@ -559,52 +634,62 @@ class RaftClusterWidget:
         self._sync_network_controls()
         return ok
 
+    # -- you are the network ------------------------------------------------------------
+    def set_manual(self, on: bool) -> bool:
+        """``True``: stop automatic delivery, list the messages waiting, and let the
+        learner deliver or drop each (:meth:`deliver`, :meth:`drop`); ``False``: the
+        network delivers what waits, and everything later, by itself again."""
+        if self._quiet:
+            return True
+        done = ("you are the network: pick the next message to deliver, or drop it" if on
+                else "the network delivers by itself again")
+        ok = self._act("set_manual", (on,), done)
+        self._sync_manual_controls()
+        return ok
+
+    def held(self) -> list:
+        """The messages waiting for you: ``(id, from, to, type, term, index)`` rows."""
+        return [(m.id, m.src, m.dst) + describe_message(m.msg) for m in self.control.held()]
+
+    def _chosen(self, mid: Optional[int]) -> Optional[int]:
+        if mid is not None:
+            return mid
+        if self.held_select.value is not None:
+            return self.held_select.value
+        held = self.control.held()
+        return held[0].id if held else None
+
+    def deliver(self, mid: Optional[int] = None) -> bool:
+        """Deliver the waiting message ``mid`` (default: the one selected, else the oldest)."""
+        mid = self._chosen(mid)
+        return self._act("deliver", (mid,), f"delivered {self._label(mid)}")
+
+    def drop(self, mid: Optional[int] = None) -> bool:
+        """Lose the waiting message ``mid`` (default: the one selected, else the oldest)."""
+        mid = self._chosen(mid)
+        return self._act("drop", (mid,), f"dropped {self._label(mid)}")
+
+    def _label(self, mid) -> str:
+        for row in self.held():
+            if row[0] == mid:
+                return _held_label(row)
+        return f"message {mid}"
+
+    def _sync_manual_controls(self) -> None:
+        on = self.control.manual
+        if self.manual_toggle.value != on:
+            self._set_quietly(self.manual_toggle, on)
+        self._manual_box.layout.display = "flex" if on else "none"
+
+    def _network_settings(self) -> tuple:
+        """(loss, (delay lo, hi), duplication) of a simulated network; defaults otherwise."""
+        return self.control.network_settings() if self.simulated else (0.0, (1, 5), 0.0)
+
     def _sync_network_controls(self) -> None:
-        net = self.cluster.network
-        self._set_quietly(self.loss_slider, net.drop_rate)
-        self._set_quietly(self.dup_slider, net.duplicate_rate)
-        d = net.delay_ms
-        if isinstance(d, tuple):
-            self._set_quietly(self.delay_slider, (int(round(d[0])), int(round(d[1]))))
-
-    def _write(self, key: str, value: str) -> None:
-        c = self.cluster
-        for i in range(1, 9):
-            k = c.client(f"w{i}")
-            if k.current is None or k.current.done:
-                self._writes += 1
-                self.last_write = k.submit(("put", key, value))
-                return
-        raise ValueError("8 writes are already in flight: let time run first")
-
-    def _set_load(self, n: int) -> None:
-        if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 16:
-            raise ValueError(f"client load must be an int in [0, 16], got {n!r}")
-        c = self.cluster
-        self._load_n = n
-        for i in range(1, 17):
-            cid = f"load{i}"
-            running = i <= n
-            was = self._load.get(cid, False)
-            self._load[cid] = running
-            if running and not was:
-                k = c.client(cid)
-                k.on_complete = self._load_next
-                if k.current is None or k.current.done:
-                    self._load_submit(k)
-
-    def _load_next(self, op) -> None:
-        k = self.cluster.clients[op.client_id]
-        if self._load.get(k.node_id):
-            self.cluster.sim.scheduler.schedule(10.0, self._load_submit, k)
-
-    def _load_submit(self, k) -> None:
-        if not self._load.get(k.node_id) or not k.alive:
-            return
-        if k.current is not None and not k.current.done:
-            return
-        rng = self._load_rng
-        k.submit(("put", "abc"[rng.randrange(3)], str(rng.randrange(1000))))
+        loss, d, dup = self._network_settings()
+        self._set_quietly(self.loss_slider, loss)
+        self._set_quietly(self.dup_slider, dup)
+        self._set_quietly(self.delay_slider, (int(round(d[0])), int(round(d[1]))))
 
     def set_speed(self, speed: float) -> bool:
         """Simulated time per real time while playing (0.01 to 10)."""
@@ -618,18 +703,29 @@ class RaftClusterWidget:
     # ------------------------------------------------------------------ time
     def advance(self, ms: float) -> None:
         """Run the simulation ``ms`` milliseconds (no redraw)."""
-        self.cluster.run_for(ms)
+        self.control.advance(ms)
 
     def step(self, ms: Optional[float] = None) -> float:
-        """Advance ``ms`` (default ``step_ms``) and redraw; returns the frame's cost (ms)."""
+        """Advance ``ms`` (default ``step_ms``) and redraw; returns the frame's cost (ms).
+        A real cluster has no simulated time: use :meth:`refresh` (or Play)."""
         if self._closed:
             self.say("this widget is closed", ok=False)
+            return 0.0
+        if not self.simulated:
+            self.say("step: a real cluster runs on its own clock; use Refresh or Play", ok=False)
             return 0.0
         ms = self.step_ms if ms is None else ms
         if not isinstance(ms, (int, float)) or isinstance(ms, bool) or not 0 <= ms <= 600_000:
             self.say(f"step: time must be 0 to 600000 ms, got {ms!r}", ok=False)
             return 0.0
         self.advance(ms)
+        return self.render()
+
+    def refresh(self) -> float:
+        """Redraw from the cluster as it is now (a real one: poll every node)."""
+        if self._closed:
+            self.say("this widget is closed", ok=False)
+            return 0.0
         return self.render()
 
     @property
@@ -647,6 +743,8 @@ class RaftClusterWidget:
         if not self._live.start():
             return self.say("Play needs a running event loop (a Jupyter kernel); use step()", ok=False)
         self._show_playing(True)
+        if not self.simulated:
+            return self.say("live: polling the nodes")
         return self.say(f"playing at {self.speed:.2g}x")
 
     def pause(self) -> bool:
@@ -663,23 +761,41 @@ class RaftClusterWidget:
         self.play_button.button_style = "" if playing else "success"
         self.pause_button.button_style = "warning" if playing else ""
 
-    def _live_frame(self) -> None:
+    def _live_frame(self):
+        if not self.simulated:
+            return self._live_poll()
         now = time.perf_counter()
         # at most 1 s of simulated time per frame, so a stalled kernel catches up gently
         self.advance(min((now - self._last_frame) * 1000.0 * self.speed, 1000.0))
         self._last_frame = now
+        self._paced_render(None)
+
+    async def _live_poll(self) -> None:
+        """A real cluster's frame: poll the nodes off the kernel's loop, then draw."""
+        import asyncio
+
+        fetched = await asyncio.get_running_loop().run_in_executor(None, self.control.fetch)
+        if not self._closed:
+            self._paced_render(fetched)
+
+    def _paced_render(self, fetched) -> None:
         pacer = self._pacer
         if self.pacing and not pacer.ready():
             self.skipped_frames += 1   # the browser is still drawing the last update
+            if fetched is not None:    # what was polled still goes into the timeline
+                self.control.poll(fetched)
             self._live.interval = 1.0 / self.fps
             return
-        self.render(live=True)
+        self.render(live=True, fetched=fetched)
         self._live.interval = pacer.interval if self.pacing else 1.0 / self.fps
 
     # ------------------------------------------------------------------ replay
     def replay(self) -> bool:
         """Rebuild the cluster from the seed box and re-apply :attr:`actions` at their
         simulated times, up to the current time.  Same seed -> the same trace."""
+        if not self.owns_cluster:
+            return self.say("replay: only a cluster the widget built from a seed replays "
+                            "(real processes never run the same way twice)", ok=False)
         seed = self.seed_box.value
         try:
             fresh = self._build(seed)
@@ -688,21 +804,23 @@ class RaftClusterWidget:
         actions, end = list(self.actions), self.cluster.now
         was_playing = self.running
         self.pause() if was_playing else None
-        self.cluster = fresh
+        self.control.close()
+        self.control = SimControl(fresh)
         self._reset_view_state()
         run_to = fresh.sim.scheduler.run_until
         for a in actions:
             run_to(a.time)
-            self._scan_trace()
             try:
                 self._apply(a.method, a.args)
-            except (ValueError, TypeError, RaftError) as error:
-                self._event("fault", f"replay: {a.method}{a.args} refused this time: {error}")
+            except ACTION_ERRORS as error:
+                self.control.poll()
+                self.timeline.event(fresh.now, "fault", f"replay: {a.method}{a.args} refused this time: {error}")
                 continue
             self.actions.append(Action(fresh.now, a.method, a.args))
         run_to(end)
         self._sync_network_controls()
-        self._set_quietly(self.load_slider, self._load_n)
+        self._sync_manual_controls()
+        self._set_quietly(self.load_slider, self.control.load_size)
         self.render()
         if was_playing:
             self.play()
@@ -711,6 +829,8 @@ class RaftClusterWidget:
 
     def reset(self, seed: Optional[int] = None) -> bool:
         """A fresh cluster from ``seed`` (default: the seed box); the actions are dropped."""
+        if not self.owns_cluster:
+            return self.say("new run: only a cluster the widget built from a seed can be rebuilt", ok=False)
         if seed is not None:
             self.seed_box.value = seed
         try:
@@ -718,174 +838,42 @@ class RaftClusterWidget:
         except ValueError as error:
             return self.say(f"new run: {error}", ok=False)
         self.pause() if self.running else None
-        self.cluster = fresh
+        self.control.close()
+        self.control = SimControl(fresh)
         self._reset_view_state()
         self._sync_network_controls()
+        self._sync_manual_controls()
         self._set_quietly(self.load_slider, 0)
         self.render()
         return self.say(f"new run with seed {self.seed_box.value}")
 
-    # ------------------------------------------------------------------ events
-    def _event(self, kind: str, text: str, t: Optional[float] = None) -> None:
-        self.events.append((self.cluster.now if t is None else t, kind, text))
-
-    def _scan_trace(self) -> None:
-        """Turn new trace records into events, terms, leaderships and fault intervals."""
-        raw = self.cluster.trace.raw
-        start, end = self._trace_pos, len(raw)
-        self._trace_pos = end
-        ev = self._event
-        for k in range(start, end):
-            r = raw[k]
-            kind = r[1]
-            if kind == "send":
-                msg = r[4] if len(r) == 5 else r[3][1]
-                if type(msg) is RequestVoteResponse and not msg.pre_vote:
-                    ev("vote", f"{msg.src} {'votes for' if msg.granted else 'refuses'} {msg.dst} "
-                               f"in term {msg.term}", r[0])
-                continue
-            if kind in ("deliver", "drop", "duplicate", "tick"):
-                continue
-            t, node = r[0], r[2]
-            d = r[3] if len(r) == 4 else ()
-            if kind == "state":
-                role, term, _leader = d
-                before = self._roles.get(node)
-                self._roles[node] = role
-                if term > self._max_term:
-                    self._max_term = term
-                    self._terms.append((t, term))
-                if before == "leader" and role != "leader":
-                    self._close_reign(node, t)
-                    ev("leader", f"{node} steps down (term {term})", t)
-                if role == "candidate":
-                    self._note_split(term, t)
-                    self._candidates.setdefault(term, set()).add(node)
-                    if node in self._forced:
-                        ev("election", f"{node} is told to time out: election for term {term}", t)
-                    elif before == "pre-candidate":
-                        ev("election", f"{node} won the pre-vote: election for term {term}", t)
-                    else:
-                        ev("election", f"{node} timed out: election for term {term}", t)
-                    self._forced.discard(node)
-                elif role == "pre-candidate":
-                    ev("election", f"{node} timed out: asks for pre-votes (term {term + 1} "
-                                   f"if it wins)", t)
-                elif role == "leader":
-                    self._leading[node] = (t, term)
-                    self._term_leader[term] = node
-                    ev("leader", f"{node} wins the election: leader of term {term}", t)
-                elif role == "follower" and before == "candidate":
-                    ev("election", f"{node} gives up: no majority for it in term {term}", t)
-                elif role == "follower" and before == "pre-candidate":
-                    ev("election", f"{node} gives up its pre-vote", t)
-            elif kind == "crash":
-                if node in self.cluster.hosts:
-                    self._down[node] = t
-                    self._close_reign(node, t)
-                    self._roles[node] = "down"
-                    ev("fault", f"{node} crashed (it keeps its persisted term, vote and log)", t)
-            elif kind == "restart":
-                if node in self._down:
-                    self._faults.append(("server down", self._down.pop(node), t))
-                    self._roles[node] = "follower"
-                    ev("fault", f"{node} restarted from its storage", t)
-            elif kind in ("partition", "isolate", "cut"):
-                if self._cut_since is None:
-                    self._cut_since = t
-                if kind == "partition":
-                    what = " | ".join(" ".join(g) for g in d)
-                    ev("fault", f"network partitioned: {what}", t)
-                elif kind == "isolate":
-                    ev("fault", f"{node} cut off from everyone", t)
-                else:
-                    ev("fault", f"link {node} -> {d[0]} cut", t)
-            elif kind == "heal":
-                if self._cut_since is not None:
-                    self._faults.append(("partition", self._cut_since, t))
-                    self._cut_since = None
-                ev("fault", "network healed", t)
-            elif kind == "timeout_now":
-                self._forced.add(node)
-            elif kind == "client_call":
-                op = d[1]
-                if not node.startswith("load"):
-                    ev("client", f"client {node} sends {' '.join(map(str, op))}", t)
-            elif kind == "client_return":
-                if not node.startswith("load"):
-                    ev("client", f"client {node}: request {d[0]} done", t)
-            elif kind == "client_timeout":
-                ev("client", f"client {node}: request {d[0]} timed out (outcome unknown)", t)
-            elif kind == "snapshot":
-                ev("snapshot", f"{node} snapshots its state up to index {d[0]}", t)
-            elif kind == "members":
-                ev("member", f"members now: {' '.join(d)}", t)
-
-    def _note_split(self, term: int, t: float) -> None:
-        """A new election for ``term`` while the candidates of an earlier term found no
-        leader: that term's votes were split (or lost)."""
-        for old in sorted(k for k in self._candidates if k < term):
-            who = self._candidates.pop(old)
-            if old not in self._term_leader:
-                self.split_votes += 1
-                self._event("split", f"term {old}: nobody won (candidates {', '.join(sorted(who))}; "
-                                     f"votes split or lost) -> new election for term {term}", t)
-
-    def _close_reign(self, node: str, t: float) -> None:
-        open_ = self._leading.pop(node, None)
-        if open_ is not None:
-            self._reigns.append((open_[0], t, open_[1], node))
-
-    def _note_network(self) -> None:
-        net = self.cluster.network
-        d = net.delay_ms
-        bad = net.drop_rate > 0 or net.duplicate_rate > 0 or (isinstance(d, tuple) and d[1] > 20)
-        now = self.cluster.now
-        if bad and self._net_since is None:
-            self._net_since = now
-        elif not bad and self._net_since is not None:
-            self._faults.append(("bad network", self._net_since, now))
-            self._net_since = None
-
-    def _note_commits(self, states: dict) -> None:
-        top = max((s["commit_index"] for s in states.values()), default=0)
-        if top > self._commit_seen:
-            lead = self.cluster.leader()
-            who = f" by leader {lead} (term {states[lead]['term']})" if lead else ""
-            first = self._commit_seen + 1
-            span = f"entry {top}" if first == top else f"entries {first}-{top}"
-            self._event("commit", f"{span} committed{who}: a majority stores them")
-            self._commit_seen = top
-
     # ------------------------------------------------------------------ drawing
-    def render(self, live: bool = False) -> float:
-        """Read the cluster and redraw what changed: each figure whose pictures changed
-        gets one ``batch_update`` holding only the changed values.  ``live`` (a frame
-        while playing) redraws the timeline only when a term, leader or fault appeared
-        or ``TIMELINE_PERIOD`` s passed.  Returns the frame's cost in ms (also kept in
-        :attr:`frame_ms`)."""
+    def render(self, live: bool = False, fetched=None) -> float:
+        """Read the cluster (``fetched``: a poll already made off the loop) and redraw
+        what changed: each figure whose pictures changed gets one ``batch_update``
+        holding only the changed values.  ``live`` (a frame while playing) redraws the
+        timeline only when a term, leader or fault appeared or ``TIMELINE_PERIOD`` s
+        passed.  Returns the frame's cost in ms (also kept in :attr:`frame_ms`)."""
         if self._closed:
             return 0.0
         began = time.perf_counter()
-        c = self.cluster
-        self._scan_trace()
-        self._note_network()
-        states = c.states()
-        self._note_commits(states)
+        control = self.control
+        states = control.poll(fetched)
         self._push("ring", self._ring_values(states))
         self._push("logs", self._log_values())
-        news = (len(self._terms), len(self._reigns), tuple(sorted(self._leading)),
-                len(self._faults), tuple(sorted(self._down)), self._cut_since, self._net_since)
+        news = control.timeline.news
         if not live or news != self._timeline_news or began - self._timeline_at >= TIMELINE_PERIOD:
             self._timeline_news, self._timeline_at = news, began
             self._push("timeline", self._timeline_values())
         self.status.value = self._status_html(states)
-        n_events = len(self.events)
-        if n_events != getattr(self, "_shown_events", -1):
-            self._shown_events = n_events
+        events = control.timeline.events
+        if len(events) != self._shown_events:
+            self._shown_events = len(events)
             self.event_log.value = "<div style='font-size:11px;line-height:14px'>" + "<br>".join(
                 f"<code>{t / 1000:7.3f}s</code> {html.escape(e)}"
-                for t, _k, e in reversed(self.events[-60:])) + "</div>"
+                for t, _k, e in reversed(events[-60:])) + "</div>"
+        if control.manual or self._held_shown:
+            self._show_held()
         cost = (time.perf_counter() - began) * 1000.0
         self.frame_ms.append(cost)
         return cost
@@ -906,25 +894,44 @@ class RaftClusterWidget:
         self._pacer.sent(fig)
         return True
 
+    def _show_held(self) -> None:
+        """The list of messages waiting for the learner (sent only when it changed)."""
+        rows = self.held()
+        if rows == self._held_shown:
+            return
+        self._held_shown = rows
+        keep = self.held_select.value
+        options = [(_held_label(r), r[0]) for r in rows]
+        self._quiet = True
+        try:
+            self.held_select.options = options
+            ids = [r[0] for r in rows]
+            self.held_select.value = keep if keep in ids else (ids[0] if ids else None)
+        finally:
+            self._quiet = False
+
     def _ring_values(self, states: dict) -> list:
-        c = self.cluster
-        now = c.now
+        control = self.control
+        now = control.now
         xy, ids = self._xy, self.ids
         colours, labels, hover = [], [], []
         for nid in ids:
             s = states[nid]
-            role = s["state"] if s["alive"] else "down"
+            role = (s["state"] or "down") if s["alive"] else "down"
             if s["alive"] and s["paused"]:
                 role = "paused"
             colours.append(ROLE_COLOURS[role])
             vote = s["voted_for"] or "-"
-            labels.append(f"<b>{role}</b> · term {s['term']}<br>"
-                          f"vote {vote} · commit {s['commit_index']}/{s['last_index']}")
-            hover.append(f"{nid}: {role}, term {s['term']}, voted for {vote}, commit "
-                         f"{s['commit_index']}, applied {s['last_applied']}, last index "
-                         f"{s['last_index']}, snapshot {s['snapshot_index']}"
-                         f"{'' if s['member'] else ' (not a member)'}")
-        cuts = c.network.cuts
+            term = "?" if s["term"] is None else s["term"]
+            commit = "?" if s["commit_index"] is None else s["commit_index"]
+            last = "?" if s["last_index"] is None else s["last_index"]
+            labels.append(f"<b>{role}</b> · term {term}<br>vote {vote} · commit {commit}/{last}")
+            hover.append(f"{nid}: {role}, term {term}, voted for {vote}, commit "
+                         f"{commit}, applied {s['last_applied']}, last index "
+                         f"{last}, snapshot {s['snapshot_index']}"
+                         f"{'' if s.get('member', True) else ' (not a member)'}"
+                         f"{'' if s.get('pid') is None else ', pid ' + str(s['pid'])}")
+        cuts = control.cuts(states)
         cut_x, cut_y, link_x, link_y = [], [], [], []
         for i, a in enumerate(ids):
             for b in ids[i + 1:]:
@@ -936,17 +943,21 @@ class RaftClusterWidget:
                     link_x += [ax, bx, None]
                     link_y += [ay, by, None]
         dots = {k: ([], [], []) for k in MESSAGE_KINDS}
-        for m in c.in_flight():
+        for m in control.in_flight():
             s_xy = xy.get(m.src, CLIENT_POS)
             d_xy = xy.get(m.dst, CLIENT_POS)
-            span = m.deliver_at - m.sent_at
-            f = 1.0 if span <= 0 else min(1.0, max(0.0, (now - m.sent_at) / span))
+            if m.id is not None:                     # held for manual delivery: halfway
+                f, when = 0.5, f"waits for you (#{m.id})"
+            else:
+                span = m.deliver_at - m.sent_at
+                f = 1.0 if span <= 0 else min(1.0, max(0.0, (now - m.sent_at) / span))
+                when = f"arrives at {m.deliver_at / 1000:.3f} s"
             f = 0.15 + 0.7 * f                       # keep dots off the server discs
             kind = message_kind(m.msg)
             xs, ys, hs = dots[kind]
             xs.append(round(s_xy[0] + (d_xy[0] - s_xy[0]) * f, 3))
             ys.append(round(s_xy[1] + (d_xy[1] - s_xy[1]) * f, 3))
-            hs.append(f"{kind} {m.src}→{m.dst}, arrives at {m.deliver_at / 1000:.3f} s")
+            hs.append(f"{kind} {m.src}→{m.dst}, {when}")
         out = [(("cuts", "x"), cut_x), (("cuts", "y"), cut_y),
                (("links", "x"), link_x), (("links", "y"), link_y)]
         for kind in MESSAGE_KINDS:
@@ -965,29 +976,23 @@ class RaftClusterWidget:
         return out
 
     def _log_values(self) -> list:
-        c = self.cluster
-        last = max((h.core.log.last_index for h in c.hosts.values()), default=0)
-        lo = max(1, last - self.log_window + 1)
         # the grid always spans the whole window: a one-column heatmap (a log of one
         # entry) is not drawn by the browser, and fixed columns keep cells still
+        lo, rows = self.control.log_window(self.log_window)
         xs_idx = list(range(lo, lo + self.log_window))
         z, text, com_x, com_y, snap_x, snap_y, snap_h = [], [], [], [], [], [], []
         for nid in self.ids:
-            host = c.hosts[nid]
-            log = host.core.log
-            commit = host.core.commit_index
-            snap = log.snapshot_index
+            terms, commit, snap = rows[nid]
             row_z, row_t = [], []
-            for i in xs_idx:
+            for i, term in zip(xs_idx, terms):
                 if i <= snap:
                     row_z.append(None)
                     row_t.append("")
                     snap_x.append(i)
                     snap_y.append(nid)
                     snap_h.append(f"{nid} [{i}]: in the snapshot")
-                elif i <= log.last_index:
-                    term = log.term_at(i)
-                    row_z.append(term % 10)
+                elif term is not None:
+                    row_z.append(UNKNOWN_TERM if term == "?" else term % 10)
                     row_t.append(str(term))
                     if i <= commit:
                         com_x.append(i)
@@ -1006,16 +1011,16 @@ class RaftClusterWidget:
                 (("layout", "yaxis.autorange"), "reversed")]
 
     def _timeline_values(self) -> list:
-        now = self.cluster.now
+        now = self.control.now
+        tl = self.control.timeline
         t_s = now / 1000.0
         x0 = max(0.0, now - self.window_ms) / 1000.0
         x1 = max(t_s, min(self.window_ms, 2000.0) / 1000.0)
-        term_x = [t / 1000.0 for t, _term in self._terms] + [t_s]
-        term_y = [term for _t, term in self._terms] + [self._max_term]
-        top = self._max_term + 1.5
+        term_x = [t / 1000.0 for t, _term in tl.terms] + [t_s]
+        term_y = [term for _t, term in tl.terms] + [tl.max_term]
+        top = tl.max_term + 1.5
         reign_x, reign_y, reign_h, star_x, star_y, star_t = [], [], [], [], [], []
-        reigns = self._reigns + [(s0, now, term, n) for n, (s0, term) in self._leading.items()]
-        for s0, e0, term, node in reigns:
+        for s0, e0, term, node in tl.reigns(now):
             if e0 / 1000.0 < x0:
                 continue
             reign_x += [s0 / 1000.0, e0 / 1000.0, None]
@@ -1025,12 +1030,7 @@ class RaftClusterWidget:
             star_y.append(term)
             star_t.append(node)
         shades = {k: ([], []) for k in FAULT_KINDS}
-        open_faults = [("server down", s0, now) for s0 in self._down.values()]
-        if self._cut_since is not None:
-            open_faults.append(("partition", self._cut_since, now))
-        if self._net_since is not None:
-            open_faults.append(("bad network", self._net_since, now))
-        for kind, s0, e0 in self._faults + open_faults:
+        for kind, s0, e0 in tl.faults(now):
             if e0 / 1000.0 < x0:
                 continue
             a, b = s0 / 1000.0, max(e0, s0 + 1.0) / 1000.0
@@ -1049,24 +1049,20 @@ class RaftClusterWidget:
         return out
 
     def _status_html(self, states: dict) -> str:
-        c = self.cluster
-        net = c.network
-        lead = c.leader()
-        violations = c.monitor.violations if c.monitor is not None else []
-        safety = ("<span style='color:#2a7a2a'>safety holds</span>" if not violations else
-                  f"<span style='color:#c0392b'><b>{len(violations)} safety violation(s)</b>: "
-                  f"{html.escape(str(violations[0]))[:200]}</span>")
+        control = self.control
+        lead = control.leader(states)
         term = f" (term {states[lead]['term']})" if lead else ""
-        return (f"t = <b>{c.now / 1000:.3f} s</b> &middot; leader <b>{lead or 'none'}</b>{term}"
-                f" &middot; {len(c.in_flight())} message(s) in flight &middot; sent {net.sent}, "
-                f"delivered {net.delivered}, dropped {net.dropped}, duplicated {net.duplicated}"
-                f" &middot; {safety}{' &middot; <b>playing</b>' if self.running else ''}")
+        parts = " &middot; ".join(control.status_parts(states))
+        return (f"t = <b>{control.now / 1000:.3f} s</b> &middot; leader <b>{lead or 'none'}</b>{term}"
+                f" &middot; {parts}{' &middot; <b>playing</b>' if self.running else ''}")
 
     # ------------------------------------------------------------------ tear-down
     def close(self) -> None:
-        """Stop the live task and close the view."""
+        """Stop the live task (and a real cluster's load and writer threads) and close
+        the view.  The cluster itself is left as it is: stop a ProcessCluster yourself."""
         self._live.stop()
         self._closed = True
+        self.control.close()
         for child in (*self.figures.values(), self._controls, self.message, self.status,
                       self.event_log, self.view):
             child.close()
@@ -1082,6 +1078,13 @@ def _legend_html() -> str:
                           .replace("0.25", "0.7"), k, "&#9632;") for k in FAULT_KINDS)
     return (f'<div style="font-size:11px;line-height:14px">servers: {roles} &nbsp;|&nbsp; '
             f'messages: {msgs} &nbsp;|&nbsp; shaded: {faults}</div>')
+
+
+def _held_label(row: tuple) -> str:
+    """One line of the "you are the network" list: id, from -> to, type, term, index."""
+    mid, src, dst, kind, term, index = row
+    return (f"#{mid}  {src} → {dst}  {kind}" + ("" if term is None else f"  term {term}")
+            + ("" if index is None else f"  index {index}"))
 
 
 def _discrete_scale(colours: tuple) -> list:
