@@ -69,3 +69,25 @@ def test_bad_arguments_raise_value_error():
         plot_history([], faults=[(1, 2)])
     with pytest.raises(ValueError, match="needs a model"):
         plot_history([], key="x")
+
+
+def test_rows_grouped_by_key_with_the_linearization_and_the_state_before_the_failure():
+    history = [O(0, ("put", "x", "a"), 0, None, 1), O(1, ("put", "y", "b"), 0, None, 1),
+               O(0, ("get", "x"), 2, "a", 3), O(1, ("get", "y"), 2, "zzz", 3),
+               O(1, ("append", "x", "c"), 4, None, 5)]
+    result = check(kv(), history, all_partitions=True)
+    fig = plot_history(history, result)
+    rows = list(fig.layout.yaxis.categoryarray)[::-1]
+    assert rows == ["x · client 0", "x · client 1", "y · client 1"]
+    traces = _traces(fig)
+    failing = traces["cannot be placed"]
+    assert list(failing.y) == ["y · client 1"]
+    assert "state before: " in failing.hovertext[0] and "'b'" in failing.hovertext[0]
+    prefix = traces["linearizable prefix"]
+    assert any("linearized #1 of 1" in h for h in prefix.hovertext)
+    marks = [a.text for a in fig.layout.annotations if a.text.startswith("✗")]
+    assert len(marks) == 1 and "'b'" in marks[0]
+    flat = plot_history(history, result, by_key=False)
+    assert list(flat.layout.yaxis.categoryarray)[::-1] == ["client 0", "client 1"]
+    with pytest.raises(ValueError, match="by_key"):
+        plot_history(history, by_key=True)
