@@ -12,6 +12,8 @@ Modules, one job each:
                      (``python -m course_lib.consensus.campaign --seed N``)
 - ``quorum``         majorities counted: every pair intersects; smaller sets need not
 - ``raft_consensus`` Raft (``course_lib.raft``) used as consensus on one value
+- ``side_by_side``   ``SideBySide``: the chapter's protocol and Paxos over one network you
+                     control ("you are the network"): held messages, schedules, safety
 - ``plots``          plotly figures: quorums on a networkx layout, message timelines
 """
 
@@ -25,12 +27,14 @@ from .messages import (
 from .paxos import PaxosConfig, PaxosNode, Ready, majority
 from .quorum import disjoint_pair, majorities, node_names, pairs_checked, quorums
 from .raft_consensus import RaftDecision, raft_decide
+from .side_by_side import TWO_VALUES, HeldMessage, SideBySide, StepResult, parse_step
 
 __all__ = [
     "Accept", "Accepted", "Ballot", "CampaignSummary", "ChapterCluster", "ChapterHost",
-    "ChapterRun", "Decided", "HardState", "Inquire", "Nack", "PaxosCluster", "PaxosConfig",
-    "PaxosHost", "PaxosNode", "PaxosRun", "Phase", "Prepare", "Promise", "RaftDecision",
-    "Ready", "ZERO", "disjoint_pair", "find_disagreement", "majorities", "majority",
-    "node_names", "pairs_checked", "quorums", "raft_decide", "run_campaign", "run_chapter",
-    "run_seed",
+    "ChapterRun", "Decided", "HardState", "HeldMessage", "Inquire", "Nack",
+    "PaxosCluster", "PaxosConfig", "PaxosHost", "PaxosNode", "PaxosRun", "Phase",
+    "Prepare", "Promise", "RaftDecision", "Ready", "SideBySide", "StepResult",
+    "TWO_VALUES", "ZERO", "disjoint_pair", "find_disagreement", "majorities",
+    "majority", "node_names", "pairs_checked", "parse_step", "quorums", "raft_decide",
+    "run_campaign", "run_chapter", "run_seed",
 ]
