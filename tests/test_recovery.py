@@ -324,3 +324,15 @@ def test_chapter_recover_state_adopts_the_first_answer_even_if_stale():
     net.down.discard("b")
     manager = chapter.RecoveryManager("c", ["c", "b", "a"], net)
     assert run(manager.recover_state()) and manager.state == {"x": 1}
+
+
+def test_a_promoted_standby_fences_the_primary_it_followed_which_is_deposed():
+    old, new = Replica("p", acks=1), Replica("b", acks=1)
+    old.become_primary(1)
+    new.follow("p", 1)
+    new.become_primary(2)
+    ((to, refusal),) = new.fence("p").messages
+    assert (to, refusal) == ("p", Refuse("b", 2))
+    assert old.step(refusal).epoch == 2 and old.role is Role.DEPOSED
+    with pytest.raises(ValueError, match="only a primary fences"):
+        old.fence("b")

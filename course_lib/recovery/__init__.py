@@ -10,7 +10,9 @@
   a checksum.
 - the real runtime: ``python -m course_lib.recovery.server`` (one replica per process,
   hot standby by ZooKeeper election, fsync), :class:`ReplicaGroup` to run them and
-  :class:`RecoveryClient` to use them.
+  :class:`RecoveryClient` to use them;
+- :class:`~.failover.FailoverModel` (``failover``) -- such a group sampled over time (roles,
+  epochs, log positions, fail-overs, client writes): the model of the fail-over widget.
 
 The chapter's versions, with their flaws, are in :mod:`course_lib.chapter.recovery`.
 """
@@ -19,7 +21,7 @@ from .backup import BackupCorrupted, read_backup, write_backup
 from .core import Replica
 from .log import ReplicaLog
 from .manager import NODE_CRASHED, NODE_RECOVERED, RecoveryManager, RecoveryRecord
-from .records import (Ack, CatchUp, LogEntry, NotEnoughReplicas, NotPrimary, Ready, Refuse,
+from .records import (Ack, CatchUp, Deposed, LogEntry, NotEnoughReplicas, NotPrimary, Ready, Refuse,
                       Replicate, ReplicationError, Role, Snapshot)
 from .replicator import MemoryDisk, NotReplicated, PrimaryCrashed, StateReplicator
 
@@ -35,7 +37,7 @@ def __getattr__(name):
 
 
 __all__ = [
-    "Ack", "BackupCorrupted", "CatchUp", "LogEntry", "MemoryDisk", "NODE_CRASHED",
+    "Ack", "BackupCorrupted", "CatchUp", "Deposed", "LogEntry", "MemoryDisk", "NODE_CRASHED",
     "NODE_RECOVERED", "NotEnoughReplicas", "NotPrimary", "NotReplicated", "PrimaryCrashed",
     "Ready", "RecoveryClient", "RecoveryManager", "RecoveryRecord", "Refuse", "Replica",
     "ReplicaGroup", "ReplicaLog", "Replicate", "ReplicationError", "Role", "Snapshot",

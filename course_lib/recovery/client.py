@@ -20,7 +20,7 @@ from course_lib.zk import connect
 from .records import NotEnoughReplicas, ReplicationError, check_json_value, check_key, finite_number
 from .server import primary_path
 
-_RETRIED = {"NotPrimary"}
+_RETRIED = {"NotPrimary", "Deposed"}  # ask the primary record again
 
 
 class RecoveryClient:
@@ -56,7 +56,9 @@ class RecoveryClient:
         return self._call({"op": "get", "key": check_key(key)})["value"]
 
     def dump(self) -> dict:
-        """The primary's role, epoch, sequence numbers and committed state."""
+        """The primary's role, epoch, sequence numbers and committed state.  A server
+        that answers but is not primary (the record moved on, or it is not promoted
+        yet) is skipped: asked again through the record, as for a ``NotPrimary``."""
         return self._call({"op": "dump"})
 
     def backup(self) -> dict:
@@ -69,6 +71,9 @@ class RecoveryClient:
             try:
                 self._connect()
                 reply = self._request(request)
+                if reply["ok"] and request["op"] == "dump" and reply.get("role") != "primary":
+                    reply = {"ok": False, "kind": "NotPrimary",
+                             "error": f"{reply.get('node')} is {reply.get('role')}, not primary"}
                 if reply["ok"]:
                     return reply
                 if reply["kind"] == "NotEnoughReplicas":

@@ -103,6 +103,15 @@ class Replica:
                                           (entry,), self.commit_seq)) for node in self.match)
         return entry.seq, Ready(entries=(entry,), messages=messages, committed=self._maybe_commit())
 
+    def fence(self, node: str) -> Ready:
+        """Tell ``node`` — the primary this replica followed before it was promoted —
+        that epoch ``self.epoch`` has begun: ``node`` steps down on receiving it."""
+        if self.role is not Role.PRIMARY:
+            raise ValueError(f"{self.node_id} is {self.role.value}: only a primary fences")
+        if node == self.node_id:
+            raise ValueError(f"{self.node_id} cannot fence itself")
+        return Ready(messages=((node, Refuse(self.node_id, self.epoch)),))
+
     def detach(self, node: str) -> Ready:
         """The connection to backup ``node`` is gone: stop counting on it."""
         self.match.pop(node, None)

@@ -68,8 +68,11 @@ class ReplicaGroup:
     def data_dir(self, node: str) -> Path:
         return self.folder / self._check(node)
 
-    def start(self, node: str, restore: Optional[str] = None, timeout: float = 15.0) -> dict:
-        """Launch ``node``'s process; returns its ``ready`` event."""
+    def start(self, node: str, restore: Optional[str] = None, timeout: float = 15.0,
+              self_fencing: bool = True) -> dict:
+        """Launch ``node``'s process; returns its ``ready`` event.  ``self_fencing=False``
+        passes ``--no-self-fencing`` (see :mod:`.server`: only epoch fencing then stops a
+        replaced primary)."""
         if self.is_running(node):
             raise ValueError(f"cannot start {node!r}: it is running (pid {self.procs[node].pid})")
         since = len(self.events)
@@ -79,6 +82,8 @@ class ReplicaGroup:
                "--session-timeout", str(self.session_timeout), "--parent-pid", str(os.getpid())]
         if restore is not None:
             cmd += ["--restore", str(restore)]
+        if not self_fencing:
+            cmd.append("--no-self-fencing")
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         self.procs[node] = proc

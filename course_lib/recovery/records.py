@@ -34,6 +34,10 @@ class NotPrimary(ReplicationError):
     """The replica asked to take a write is not (or no longer) the primary."""
 
 
+class Deposed(NotPrimary):
+    """The replica was primary, and a replica of a newer epoch refused it (epoch fencing)."""
+
+
 class NotEnoughReplicas(ReplicationError):
     """Fewer backups are attached than the writes need acknowledgements from."""
 
