@@ -170,18 +170,56 @@ def click_monitor(view) -> None:
     assert monitor_time(view) == stopped, "time runs on after Pause"
 
 
+def click_consensus(view) -> None:
+    """New run; be the network: deliver the chapter's first two messages by hand and it
+    decides two values; Deliver all: Paxos decides one; Kill twice: the second refused."""
+    view.click("New run")
+    wait_until(lambda: "new run with seed" in (t := view.text()) and "SAFETY VIOLATED" not in t,
+               10, "a new run")
+    view.click("You are the network")
+    wait_until(lambda: "you are the network: pick a message" in view.text(), 10, "manual mode")
+    view.click("Deliver (chapter)")
+    wait_until(lambda: "chapter: delivered #1" in view.text(), 10, "the first delivery")
+    view.click("Deliver (chapter)")
+    wait_until(lambda: "SAFETY VIOLATED: two values decided" in view.text(), 10,
+               "the chapter's two decisions")
+    view.click("Deliver all")
+    wait_until(lambda: "one value decided" in view.text(), 10, "Paxos's one decision")
+    view.click("Kill")
+    wait_until(lambda: re.search(r"killed n\d", view.text()), 10, "the kill shown")
+    view.click("Kill")
+    wait_until(lambda: "it is already down" in view.text(), 10, "the second kill refused")
+
+
+def click_recovery(view) -> None:
+    """Nonsense is refused in words; kill the primary: the standby takes over, without
+    Live; restart the killed server: it rejoins."""
+    view.click("resume a")
+    wait_until(lambda: "a is not paused" in view.text(), 10, "resume of a running server refused")
+    view.click("kill primary")
+    killed = wait_until(lambda: (m := re.search(r"You killed (\w+) \(SIGKILL\)", view.text()))
+                        and m.group(1), 10, "the kill shown")
+    other = {"a": "b", "b": "a"}[killed]
+    wait_until(lambda: re.search(rf"{other} became primary \(epoch \d+\)", view.text()), 30,
+               f"{other} promoted")
+    view.click(f"restart {killed}")
+    wait_until(lambda: f"You restarted {killed}." in view.text(), 20, f"{killed} restarted")
+
+
 # How many widget views each notebook shows after Run All: a widget closed by a later
 # cell, or never rendered, leaves its output empty and the count short.
 WIDGETS = {"00_start_here": 2, "01_1_zookeeper_integration": 2, "01_2_distributed_locks": 1,
-           "02_1_raft": 2, "03_1_failure_detection": 2,
-           "04_2_monitoring": 1}
+           "02_1_raft": 2, "02_2_consensus_protocol": 1,
+           "03_1_failure_detection": 2, "03_2_automatic_recovery": 1, "04_2_monitoring": 1}
 
 CONTROLS = {
     # notebook: [(index of the widget output, what to click)]
     "00_start_here": [(0, click_ensemble)],
     "01_1_zookeeper_integration": [(0, click_znodes)],
     "02_1_raft": [(0, click_raft)],
+    "02_2_consensus_protocol": [(0, click_consensus)],
     "03_1_failure_detection": [(0, click_phi), (1, click_phi)],
+    "03_2_automatic_recovery": [(0, click_recovery)],
     "04_2_monitoring": [(0, click_monitor)],
 }
 
@@ -196,6 +234,11 @@ def run_like_a_learner(page, lab, path: str) -> Notebook:
     tracebacks = notebook.tracebacks()
     assert notebook.unexecuted_cells() == [], f"{path}: cells that did not run, after:\n{tracebacks}"
     assert tracebacks == [], f"{path}: an output holds a traceback"
+    # A plot is drawn once its view has loaded plotly (5 MB): give a loaded machine time.
+    try:
+        wait_until(lambda: not notebook.widget_problems(), 20, "every widget drawn")
+    except AssertionError:
+        pass
     assert notebook.widget_problems() == [], (
         f"{path}: broken or blank widgets; page errors {notebook.log.page_errors}, "
         f"console errors {notebook.log.console_errors}")
