@@ -19,7 +19,7 @@ Messages in flight stay queryable (:meth:`in_flight`) for widgets.
 **Manual delivery** ("you are the network"): after :meth:`hold`, nothing is delivered by
 itself.  The messages on the wire and every message sent from then on wait in
 :meth:`held`, each with an ``id`` (numbered in send order), until the caller
-:meth:`take` s one to deliver or drop it; loss, duplication and delay are not drawn
+:meth:`take` s one to deliver or drop it (or :meth:`duplicate` s it); loss, duplication and delay are not drawn
 for them (the caller decides), cuts still drop at send and at delivery.
 :meth:`release` hands the waiting messages back to the clock.  While delivery is
 automatic none of this runs, and the random draws are exactly those of a network that
@@ -300,6 +300,19 @@ class Network:
         if entry is None:
             raise ValueError(f"no held message with id {mid!r}; held: {sorted(self._held)}")
         return entry[0]
+
+    def duplicate(self, mid: int) -> InFlight:
+        """Put a second copy of held message ``mid`` on the wire (it stays held too); the
+        copy gets the next id.  Returns the copy."""
+        if self._held is None:
+            raise ValueError("delivery is automatic: call hold() first")
+        entry = self._held.get(mid) if isinstance(mid, int) else None
+        if entry is None:
+            raise ValueError(f"no held message with id {mid!r}; held: {sorted(self._held)}")
+        f, delay = entry
+        self.duplicated += 1
+        self._hold(f.src, f.dst, f.msg, f.sent_at, delay)
+        return self._held[self._held_ids][0]
 
     def release(self) -> None:
         """Back to automatic delivery: each held message goes back on the wire, due after

@@ -188,6 +188,13 @@ class Simulation:
         if self.trace.messages:
             self.trace.record(self.now, "drop", f.dst, (f.src, "manual", f.msg))
 
+    def duplicate_held(self, mid: int) -> int:
+        """Put a second copy of held message ``mid`` on the wire; returns the copy's id."""
+        f = self.network.duplicate(mid)
+        if self.trace.messages:
+            self.trace.record(self.now, "duplicate", f.src, (f.dst, f.msg))
+        return f.id
+
     # -- faults --------------------------------------------------------------------------
     def crash(self, nid: str) -> None:
         self.check_node(nid)

@@ -62,3 +62,8 @@ class SimulatedSystem:
     def drop_message(self, mid: int) -> None:
         """Lose the held message ``mid``."""
         self.sim.drop_held(mid)
+
+    def duplicate_message(self, mid: int) -> int:
+        """Put a second copy of the held message ``mid`` on the wire (a duplicate);
+        returns the copy's id."""
+        return self.sim.duplicate_held(mid)
