@@ -36,7 +36,7 @@ def test_drops_crashes_partitions_and_leaders_are_shown(run):
     c, first = run
     st = spacetime_events(c.trace)
     drops = [e for e in c.trace if e.kind == "drop"]
-    assert len([a for a in st.arrows if a.arrived is None]) == len(drops) > 0
+    assert len([a for a in st.arrows if a.why not in ("", "in flight")]) == len(drops) > 0
     down = [b for b in st.bands if b.kind == "down"]
     assert [(b.node, b.start, b.end) for b in down] == [(first, 600.0, 1100.0)]
     (cut,) = [b for b in st.bands if b.kind == "partition"]
@@ -66,3 +66,19 @@ def test_bad_windows_and_too_many_arrows_are_refused_with_a_way_out(run):
         spacetime_events(c.trace, window="soon")
     with pytest.raises(ValueError, match="narrower window, e.g. window="):
         spacetime_figure(c.trace, max_arrows=10)
+
+
+def test_a_model_checkers_counterexample_is_drawn_step_by_step():
+    from course_lib.check.explore import explore, replay
+    from course_lib.consensus.explore import ChapterModel
+    from course_lib.viz.spacetime import stepwise
+
+    model = lambda: ChapterModel(values=("a", "b"))
+    steps = stepwise(replay(model, explore(model, depth=4).trace).timeline)
+    st = spacetime_events(steps)
+    delivered = [(a.src, a.dst, a.sent, a.arrived) for a in st.arrows if a.arrived is not None]
+    assert delivered == [("n1", "n2", 1.0, 3.0), ("n2", "n1", 2.0, 4.0)]
+    assert {a.why for a in st.arrows if a.arrived is None} == {"in flight"}
+    assert [(m.node, m.time) for m in st.marks] == [("n2", 3.0), ("n1", 4.0)]
+    fig = spacetime_figure(steps, xlabel="step")
+    assert fig.layout.xaxis.dtick == 1 and fig.layout.xaxis.title.text == "step"

@@ -3,7 +3,7 @@ right, each message an arrow from its send to its delivery.
 
 Read from the simulator's trace (:class:`course_lib.sim.trace.Trace`): ``send`` /
 ``deliver`` / ``drop`` / ``duplicate`` give the arrows (a dropped message ends in a
-cross, halfway to its destination), ``crash`` … ``restart`` and ``pause`` … ``resume``
+cross, halfway to its destination; one still on the wire at the end is dotted), ``crash`` … ``restart`` and ``pause`` … ``resume``
 shade the node's lane, ``partition`` … ``heal`` shade the whole time band, and
 ``state`` (a Raft role change), ``decide`` and ``chosen`` mark the lanes.  Messages
 are coloured by type; hover shows the message.  ``window=(t0, t1)`` draws that window
@@ -68,6 +68,7 @@ def spacetime_events(trace, window: Optional[tuple] = None) -> SpaceTime:
     nodes: list = []
     pending: dict = defaultdict(list)          # (src, dst, id(msg)) -> send times
     sent_at: dict = {}                         # (src, dst, id(msg)) -> last send time
+    sent_msg: dict = {}                        # (src, dst, id(msg)) -> the message
     arrows, bands, marks = [], [], []
     open_bands: dict = {}
     partition_start: Optional[tuple] = None
@@ -85,6 +86,7 @@ def spacetime_events(trace, window: Optional[tuple] = None) -> SpaceTime:
             lane(node), lane(dst)
             pending[(node, dst, id(msg))].append(e.time)
             sent_at[(node, dst, id(msg))] = e.time
+            sent_msg[(node, dst, id(msg))] = msg
         elif kind == "duplicate":
             dst, msg = d
             pending[(node, dst, id(msg))].append(sent_at.get((node, dst, id(msg)), e.time))
@@ -128,6 +130,9 @@ def spacetime_events(trace, window: Optional[tuple] = None) -> SpaceTime:
         elif kind in ("decide", "chosen") and node is not None:
             marks.append(Mark(node, e.time, f"decided {d[-1]!r}"))
     end = events[-1].time if events else 0.0
+    for (src, dst, _), sends in pending.items():          # still on the wire at the end
+        for sent in sends:
+            arrows.append(Arrow(src, dst, sent, None, sent_msg[(src, dst, _)], "in flight"))
     for node, (what, start) in open_bands.items():
         bands.append(Band(what, node, start, None))
     if partition_start is not None:
@@ -144,8 +149,18 @@ def spacetime_events(trace, window: Optional[tuple] = None) -> SpaceTime:
         end=min(end, t1))
 
 
+def stepwise(timeline) -> list:
+    """A model checker's replay (``[(step, events), ...]``, all at one simulated instant)
+    as events whose time is the step's number, 1, 2, ...: a diagram of the
+    counterexample step by step (``spacetime_figure(stepwise(r.timeline), xlabel="step")``)."""
+    from course_lib.sim.trace import TraceEvent
+
+    return [TraceEvent(float(number), e.kind, e.node, e.details)
+            for number, (_step, events) in enumerate(timeline, start=1) for e in events]
+
+
 def spacetime_figure(trace, window: Optional[tuple] = None, title: str = "Space-time diagram",
-                     max_arrows: int = MAX_ARROWS) -> go.Figure:
+                     max_arrows: int = MAX_ARROWS, xlabel: str = "simulated time (ms)") -> go.Figure:
     """The Lamport diagram of ``trace`` (a :class:`~course_lib.sim.trace.Trace` or its
     events) in ``window`` = ``(t0, t1)`` simulated ms (default: the whole run).  More
     than ``max_arrows`` messages in the window is a ``ValueError`` naming a narrower
@@ -157,6 +172,8 @@ def spacetime_figure(trace, window: Optional[tuple] = None, title: str = "Space-
         raise ValueError(f"{len(st.arrows)} messages in the window: too many arrows to read; "
                          f"draw a narrower window, e.g. window=({first:g}, {last:g})")
     y = {node: i for i, node in enumerate(st.nodes)}
+    first = min((a.sent for a in st.arrows), default=st.end)
+    pad = max(0.03 * (st.end - first), 0.3)      # how far past the end in-flight lines reach
     fig = go.Figure()
     by_type: dict = defaultdict(list)
     for a in st.arrows:
@@ -164,8 +181,14 @@ def spacetime_figure(trace, window: Optional[tuple] = None, title: str = "Space-
     for k, (name, arrows) in enumerate(sorted(by_type.items())):
         xs, ys, hover = [], [], []
         lost_x, lost_y, lost_hover = [], [], []
+        flight_x, flight_y, flight_hover = [], [], []
         for a in arrows:
-            if a.arrived is None:
+            if a.why == "in flight":           # would arrive after the end: drawn past it
+                flight_x += [a.sent, st.end + pad, None]
+                flight_y += [y[a.src], y[a.dst], None]
+                flight_hover += ["", f"{a.src} → {a.dst}: still in flight at the end"
+                                     f"<br>{_short(a.msg)}", ""]
+            elif a.arrived is None:
                 mid = a.sent + max(1.0, 0.02 * (st.end or 1.0))
                 xs += [a.sent, mid, None]
                 ys += [y[a.src], (y[a.src] + y[a.dst]) / 2, None]
@@ -176,13 +199,17 @@ def spacetime_figure(trace, window: Optional[tuple] = None, title: str = "Space-
             else:
                 xs += [a.sent, a.arrived, None]
                 ys += [y[a.src], y[a.dst], None]
-                hover += ["", f"{a.src} → {a.dst} at {a.arrived:g} ms (sent {a.sent:g})"
+                hover += ["", f"{a.src} → {a.dst} at {a.arrived:g} (sent at {a.sent:g})"
                               f"<br>{_short(a.msg)}", ""]
         colour = PALETTE[k % len(PALETTE)]
         fig.add_scatter(x=xs, y=ys, mode="lines+markers", name=name, legendgroup=name,
                         line=dict(color=colour, width=1),
                         marker=dict(symbol="arrow", angleref="previous", size=8, color=colour),
                         hovertext=hover, hoverinfo="text")
+        if flight_x:
+            fig.add_scatter(x=flight_x, y=flight_y, mode="lines", name=f"{name} in flight",
+                            legendgroup=name, showlegend=False, hovertext=flight_hover,
+                            hoverinfo="text", line=dict(color=colour, width=1, dash="dot"))
         if lost_x:
             fig.add_scatter(x=lost_x, y=lost_y, mode="markers", name=f"{name} dropped",
                             legendgroup=name, showlegend=False,
@@ -193,7 +220,7 @@ def spacetime_figure(trace, window: Optional[tuple] = None, title: str = "Space-
                         mode="markers", name="leader / decision",
                         marker=dict(symbol="star", size=13, color="#f2b600",
                                     line=dict(color="black", width=1)),
-                        hovertext=[f"{m.node}: {m.label} at {m.time:g} ms" for m in st.marks],
+                        hovertext=[f"{m.node}: {m.label} at {m.time:g}" for m in st.marks],
                         hoverinfo="text")
     for b in st.bands:
         end = st.end if b.end is None else b.end
@@ -214,7 +241,8 @@ def spacetime_figure(trace, window: Optional[tuple] = None, title: str = "Space-
         title=title, height=max(260, 90 + 60 * len(st.nodes)), hovermode="closest",
         margin=dict(l=50, r=20, t=70, b=40),
         legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom"),
-        xaxis=dict(title="simulated time (ms)", range=[x0, st.end] if x0 is not None else None),
+        xaxis=dict(title=xlabel, range=[x0, st.end + pad] if x0 is not None else None,
+                   dtick=1 if xlabel == "step" else None),
         yaxis=dict(tickvals=list(range(len(st.nodes))), ticktext=list(st.nodes),
                    autorange="reversed", zeroline=False, showgrid=False))
     return fig
