@@ -14,12 +14,12 @@ from .base import CoordinationError, CoordinationTimeout, SessionLost
 from .coordinator import ConfigConflict, ServiceInstance, Subscription, ZKCoordinator
 from .election import LeaderElection
 from .fencing import FencedStorage, FencedStorageClient, StaleToken
-from .lock import DistributedLock, LockLost
+from .lock import DistributedLock, LockLost, ReleaseFailed
 from .rwlock import DistributedReadWriteLock, ReadLock, WriteLock
 
 __all__ = [
     "ConfigConflict", "CoordinationError", "CoordinationTimeout", "DistributedLock",
     "DistributedReadWriteLock", "FencedStorage", "FencedStorageClient", "LeaderElection",
-    "LockLost", "ReadLock", "ServiceInstance", "SessionLost", "StaleToken", "Subscription",
-    "WriteLock", "ZKCoordinator",
+    "LockLost", "ReadLock", "ReleaseFailed", "ServiceInstance", "SessionLost", "StaleToken",
+    "Subscription", "WriteLock", "ZKCoordinator",
 ]

@@ -66,20 +66,32 @@ class Recipe:
         deadline = time.monotonic() + self.op_timeout
         delay = 0.05
         while True:
-            result = call_async(*args, **kwargs)
             try:
-                return result.get(timeout=max(0.0, deadline - time.monotonic()))
-            except self.client.handler.timeout_exception:
-                if on_late is not None:
-                    result.rawlink(lambda r: r.successful() and on_late(r.value))
-                raise CoordinationTimeout(
-                    f"ZooKeeper did not answer within {self.op_timeout:.0f} s (is a quorum up? "
-                    "check with `python -m course_lib.zk status`)") from None
+                return self.outcome(call_async(*args, **kwargs), deadline, on_late)
             except (ConnectionLoss, OperationTimeoutError):
                 if not retry or time.monotonic() + delay >= deadline:
                     raise
                 time.sleep(delay)
                 delay = min(delay * 1.5, 0.5)
-            except SessionExpiredError:
-                raise SessionLost("the ZooKeeper session expired; its ephemeral nodes and locks "
-                                  "are gone — open a new client") from None
+
+    def outcome(self, result, deadline: float, on_late: Optional[Callable] = None):
+        """The value of a request already sent (a kazoo ``*_async`` result), waiting
+        until ``deadline`` (a ``time.monotonic()`` value) at most.
+
+        This is how a recipe pipelines: send several requests, then collect their
+        outcomes in turn.  ``CoordinationTimeout`` when the deadline passes
+        (``on_late(value)`` is called if the request succeeds later); ``SessionLost``
+        for an expired session; every other error (``ConnectionLoss`` included) as
+        kazoo raised it.
+        """
+        try:
+            return result.get(timeout=max(0.0, deadline - time.monotonic()))
+        except self.client.handler.timeout_exception:
+            if on_late is not None:
+                result.rawlink(lambda r: r.successful() and on_late(r.value))
+            raise CoordinationTimeout(
+                f"ZooKeeper did not answer within {self.op_timeout:.0f} s (is a quorum up? "
+                "check with `python -m course_lib.zk status`)") from None
+        except SessionExpiredError:
+            raise SessionLost("the ZooKeeper session expired; its ephemeral nodes and locks "
+                              "are gone — open a new client") from None

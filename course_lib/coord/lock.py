@@ -13,6 +13,45 @@ process whose session expired); the lock tells you when that may have happened
 expired, the lock is gone), and it counts its wake-ups so the herd effect can be
 measured.  No re-entrancy, no semaphores: one job.
 
+Round trips — a round trip is one wait for ZooKeeper's answers; requests sent before
+waiting share it.  Before, every request was awaited before the next was sent:
+
+- uncontended acquire+release: ``create``, ``get_children``, ``delete``: 3 requests,
+  3 round trips (kazoo's ``Lock``: 4 and 4 — it starts every acquire after the first
+  with a ``get_children`` looking for a node it may have left behind);
+- a waiter: ``create``, ``get_children``, ``get`` (the watch), after the wake-up
+  ``get_children`` again — a round trip between the release ahead and our turn —
+  and ``delete``: 5 and 5 (kazoo's: 6 and 6).
+
+Now:
+
+- uncontended: 2 requests, **1 round trip**.  ``release()`` sends the release (a
+  transaction: the entry's data changed, then the entry deleted) and returns; the next
+  ``acquire()`` sends its entry's ``create`` right behind it, in one transaction with
+  a ``set_data`` of the lock's znode whose answer counts the children: 1, the entry
+  is alone, the lock is ours without listing (``Waitlist.enter_listing``);
+- a waiter: 4 requests, 3 round trips, none of them between the release ahead and
+  our turn: [release | create], ``get_children``, ``get`` (the watch).  The watch of
+  an entry that was *released* fires with "data changed" (the transaction changes the
+  data before deleting, and a watch fires once), so the waiter knows the entry ahead
+  had its turn — nothing is left ahead — and takes the lock at once.  An entry that
+  merely *vanished* (a waiter that gave up, a session that died) fires "deleted", and
+  the waiter lists the queue again: a vanished predecessor is not a release
+  (``Waitlist.wait_turn``).
+
+Why the pipelining is safe: ZooKeeper applies the requests of one session in the order
+the client sent them, and answers them in that order (FIFO client order, one of
+ZooKeeper's guarantees, with the atomic, in-order transaction).  So the ``create``
+behind the release comes after the old entry is gone: the new entry never sees our own
+old entry ahead of it.  Until the release is applied the old entry still excludes
+everybody else: a late release makes a hand-over later, never two holders (and the
+holder's earlier requests, its own writes to ZooKeeper, are applied before it).  Its
+outcome is not dropped: it is checked as soon as the answer comes (a lost connection
+re-sends it, for as long as the session lives), a failure is logged at once and raised
+as ``ReleaseFailed`` by ``wait_released()`` or by the next ``acquire()``;
+``release(wait=True)`` waits for the answer, as the lock did before.  Nobody but their
+owner writes to the entries (a foreign write would look like a release).
+
 Losing the session while holding the lock is not an exception at the moment it happens
 (nothing runs then); ``ensure_held()`` raises ``LockLost`` at the next point of use, and
 ``on_lost`` is called from kazoo's event thread as soon as the client learns of it.
@@ -20,6 +59,7 @@ Losing the session while holding the lock is not an exception at the moment it h
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Callable, Optional
 
@@ -27,11 +67,18 @@ from kazoo.protocol.states import KazooState
 
 from .base import CoordinationError
 from .paths import check_name, check_timeout
-from .waitlist import Entry, Waitlist
+from .waitlist import Entry, Leaving, Waitlist
+
+log = logging.getLogger(__name__)
 
 
 class LockLost(CoordinationError):
     """The lock may no longer be held: the session was suspended or has expired."""
+
+
+class ReleaseFailed(CoordinationError):
+    """ZooKeeper refused or did not confirm a release's delete: the entry may still
+    be there, holding the lock, until it is deleted or its session ends."""
 
 
 class DistributedLock:
@@ -57,6 +104,7 @@ class DistributedLock:
         self._waitlist = Waitlist(zk, self._folder, name, namespace=namespace, op_timeout=op_timeout)
         self.client = self._waitlist.client
         self._entry: Optional[Entry] = None
+        self._leaving: Optional[Leaving] = None  # the last release's delete
         self.suspended = False
         self.lost = False
         self.acquisitions = 0
@@ -88,11 +136,19 @@ class DistributedLock:
             raise RuntimeError(f"lock {self.name!r} is already held by this object")
         deadline = None if timeout is None else time.monotonic() + timeout
         self.suspended = self.lost = False
-        entry = self._waitlist.enter(self._kind, self.identifier.encode())
+        leaving, self._leaving = self._leaving, None
+        if leaving is not None and leaving.done:
+            self._confirm(leaving)  # ReleaseFailed if it failed; nothing sent yet
+            leaving = None
+        # Sent behind the last release's delete if it is still on its way (FIFO order).
+        entry, entries = self._waitlist.enter_listing(self._kind, self.identifier.encode())
         try:
-            got = self._waitlist.wait_turn(entry, self._blocked_by, deadline)
+            if leaving is not None:
+                # Answered before the create was (FIFO): no wait, unless it was re-sent.
+                self._confirm(leaving)
+            got = self._waitlist.wait_turn(entry, self._blocked_by, deadline, entries)
         except BaseException:
-            self._abandon(entry)
+            self._abandon(entry, quiet=True)
             raise
         if not got:
             self._abandon(entry)
@@ -102,15 +158,37 @@ class DistributedLock:
         self.client.add_listener(self._on_state)
         return True
 
-    def release(self) -> None:
-        """Give the lock up (delete the entry).  Releasing a lock whose session was
-        lost is allowed: there is nothing left to delete."""
+    def release(self, wait: bool = False) -> None:
+        """Give the lock up: send the delete of the entry and return without waiting for
+        ZooKeeper's answer (``wait=True``: wait for it, ``ReleaseFailed`` if it failed).
+        Releasing a lock whose session was lost is allowed: there is nothing to delete."""
         if self._entry is None:
             raise RuntimeError(f"lock {self.name!r} is not held")
         entry, self._entry = self._entry, None
         self.client.remove_listener(self._on_state)
         if not self.lost:
-            self._waitlist.leave(entry)
+            self._leaving = self._waitlist.leave_async(entry, held=True)
+            if wait:
+                self.wait_released()
+
+    def wait_released(self, timeout: Optional[float] = None) -> None:
+        """Return once ZooKeeper has confirmed the last release's delete (at once if
+        there is none to wait for); ``ReleaseFailed`` if it failed or no answer came
+        within ``timeout`` seconds (``op_timeout`` if None)."""
+        leaving = self._leaving
+        if leaving is not None:
+            try:
+                self._confirm(leaving, check_timeout(timeout))
+            finally:
+                if leaving.done:  # reported (or fine): once
+                    self._leaving = None
+
+    def _confirm(self, leaving: Leaving, timeout: Optional[float] = None) -> None:
+        try:
+            leaving.wait(timeout)
+        except Exception as error:
+            raise ReleaseFailed(f"the release of lock {self.name!r} failed: {error!r}; its "
+                                f"entry {leaving.path} may still hold the lock") from error
 
     def ensure_held(self) -> None:
         """Raise ``LockLost`` unless the lock is certainly still ours."""
@@ -137,9 +215,19 @@ class DistributedLock:
         state = "held" if self.held else "lost" if self.lost else "free"
         return f"{type(self).__name__}({self.name!r}, {state})"
 
-    def _abandon(self, entry: Entry) -> None:
-        if self.client.state != KazooState.LOST:
+    def _abandon(self, entry: Entry, quiet: bool = False) -> None:
+        """Delete an entry that never held the lock (a plain delete: the waiter behind
+        it, if any, lists the queue again).  ``quiet``: an exception is on its way, do
+        not hide it behind a failure here — log that one."""
+        if self.client.state == KazooState.LOST:
+            return
+        try:
             self._waitlist.leave(entry)
+        except Exception as error:
+            if not quiet:
+                raise
+            log.error("could not delete the entry %s of lock %r: %r; it stays until its "
+                      "session ends", entry.name, self.name, error)
 
     def _on_state(self, state: KazooState) -> None:
         # Runs on kazoo's event thread: record, call back, never block.
