@@ -70,7 +70,9 @@ zk-status:
 zk-stop:
 	$(PY) -m course_lib.zk stop
 
+# Baselines that only the benchmarks need (PySyncObj) come from benchmarks/requirements.txt.
 bench: install
+	$(PY) -m pip install -q -r benchmarks/requirements.txt
 	for script in benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
 
 clean:

@@ -409,6 +409,15 @@ def test_cli_start_status_faults_and_stop(tmp_path):
         assert run("heal")[0] == 0
         code, out = run("status")
         assert "cut=n" not in out and out.count(" up ") == 3
+        # membership, one server at a time: the new one is started, the removed one stopped
+        assert run("add", "n4") == (0, "ok; members: n1 n2 n3 n4\n")
+        code, out = run("add", "n4")
+        assert code == 1 and "already a member" in out
+        code, out = run("remove", "n7")
+        assert code == 1 and "unknown node 'n7'" in out
+        assert run("remove", "n2") == (0, "ok; members: n1 n3 n4\n")
+        code, out = run("status")
+        assert "n4 up" in out and " n2 " not in out and out.count(" up ") == 3
         pids = [int(w[4:]) for w in out.split() if w.startswith("pid=")]
         assert len(pids) == 3
         assert run("stop") == (0, "ok\n")

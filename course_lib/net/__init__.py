@@ -9,7 +9,8 @@ real driver (DESIGN.md: "two drivers host the same core").  Modules, one job eac
 - ``node``     ``python -m course_lib.net.node``: ``NetNode``, a ``RaftDriver`` on asyncio
 - ``client``   ``NetClient``: blocking put/get/append with a session, one per thread
 - ``cluster``  ``ProcessCluster``: SimCluster's method names over real processes
-- ``__main__`` the CLI: ``python -m course_lib.net start --nodes 3 | status | kill n1 | ...``
+- ``bench``    committed writes/s of a fresh cluster (``python -m course_lib.net bench``)
+- ``__main__`` the CLI: ``python -m course_lib.net start --nodes 3 | status | kill n1 | add n4 | ...``
 
 Standard library only.
 """

@@ -3,9 +3,11 @@
     python -m course_lib.net start --nodes 3 [--data DIR] [--base-port P] [--no-fsync]
     python -m course_lib.net status            [--data DIR]
     python -m course_lib.net kill n1 | pause n1 | resume n1 | restart n1
+    python -m course_lib.net add n4 | remove n2        # membership, one server at a time
     python -m course_lib.net partition "n1 n2 | n3"
     python -m course_lib.net heal
     python -m course_lib.net stop
+    python -m course_lib.net bench --nodes 3 --writes 20000 --inflight 2000 [--no-fsync]
 
 ``start`` runs in the foreground as the cluster's supervisor: it owns a
 :class:`~.cluster.ProcessCluster` (the nodes are its children and die with it, so
@@ -13,7 +15,8 @@ Ctrl-C or closing the terminal leaves no process behind), writes ``DIR/cluster.j
 (its pid and a control port on 127.0.0.1) and serves the other commands, which are
 thin clients of it.  Run it in its own terminal, or in the background (``&``).
 ``DIR`` defaults to ``./raft-cluster``; it holds each node's WAL and log and is never
-deleted.  Errors (unknown node, node already down, no cluster running) print a message
+deleted.  ``bench`` starts its own cluster in a temporary directory (see :mod:`.bench`),
+measures committed writes per second and stops it.  Errors (unknown node, node already down, no cluster running) print a message
 and exit with status 1.
 """
 
@@ -54,6 +57,9 @@ class Supervisor:
         if cmd in ("kill", "pause", "resume", "restart"):
             getattr(c, {"kill": "crash"}.get(cmd, cmd))(req[1])
             return {"ok": True}
+        if cmd in ("add", "remove"):
+            (c.add_server if cmd == "add" else c.remove_server)(req[1])
+            return {"ok": True, "members": c.members}
         if cmd == "partition":
             c.partition(*[set(g) for g in req[1]])
             return {"ok": True}
@@ -73,7 +79,7 @@ class Supervisor:
                     # in the loop's thread, not a worker: Linux kills a child when the
                     # thread that forked it ends (PR_SET_PDEATHSIG), so restart from here
                     answer = self.handle(req)
-                except (ValueError, RuntimeError) as e:
+                except (ValueError, RuntimeError, TimeoutError) as e:
                     answer = {"ok": False, "error": str(e)}
             writer.write(codec.encode_frame(answer))
             await writer.drain()
@@ -125,13 +131,29 @@ def main(argv=None) -> int:
     sub.add_parser("status")
     for name in ("kill", "pause", "resume", "restart"):
         sub.add_parser(name).add_argument("id")
+    sub.add_parser("add", help="add a server to the cluster (starts its process)").add_argument("id")
+    sub.add_parser("remove", help="remove a server from the cluster (stops it)").add_argument("id")
     sub.add_parser("partition").add_argument("groups", help='e.g. "n1 n2 | n3"')
     sub.add_parser("heal")
     sub.add_parser("stop")
+    bn = sub.add_parser("bench", help="measure committed writes/s of a fresh cluster")
+    bn.add_argument("--nodes", type=int, default=3)
+    bn.add_argument("--writes", type=int, default=20000)
+    bn.add_argument("--inflight", type=int, default=2000)
+    bn.add_argument("--no-fsync", action="store_true", help="UNSAFE: never fsync the WAL")
     for p in sub.choices.values():
         p.add_argument("--data", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     data = Path(args.data)
+    if args.cmd == "bench":
+        from . import bench
+        try:
+            r = bench.run(args.nodes, args.writes, args.inflight, fsync=not args.no_fsync)
+        except (ValueError, TimeoutError, RuntimeError, ConnectionError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        print(bench.report(r))
+        return 0
     if args.cmd == "start":
         try:
             c = ProcessCluster(args.nodes, data_dir=data, base_port=args.base_port,
@@ -161,7 +183,7 @@ def main(argv=None) -> int:
             print(f"  {nid} {up:6} {s['state'] or '-':14} term={s['term']} commit={s['commit_index']} "
                   f"log={s['last_index']} cut={','.join(s['cut']) or '-'} pid={s['pid'] or '-'}")
         return 0
-    if args.cmd in ("kill", "pause", "resume", "restart"):
+    if args.cmd in ("kill", "pause", "resume", "restart", "add", "remove"):
         req = (args.cmd, args.id)
     elif args.cmd == "partition":
         try:
@@ -175,7 +197,7 @@ def main(argv=None) -> int:
     if not r.get("ok"):
         print(f"error: {r.get('error')}", file=sys.stderr)
         return 1
-    print("ok")
+    print("ok" if "members" not in r else f"ok; members: {' '.join(r['members'])}")
     return 0
 
 

@@ -6,6 +6,7 @@
         c.crash(c.leader()); c.restart("n1")               # SIGKILL; a new process, same data
         c.pause("n2"); c.resume("n2")                      # SIGSTOP / SIGCONT
         c.partition({"n1", "n2"}, {"n3", "n4", "n5"}); c.heal()
+        c.add_server("n6"); c.remove_server("n2")         # one server at a time (§4.2.1)
         history = c.history                                # course_lib.check Operations
 
 Each node is ``python -m course_lib.net.node`` (see :mod:`.node`) with its own data
@@ -19,6 +20,13 @@ drops every frame to and from them.  The cluster remembers the cuts and hands th
 node that restarts or resumes.  Times in :attr:`history` are wall-clock seconds
 (``time.time()``); an operation that timed out has ``ret=None``.
 
+Membership: :meth:`ProcessCluster.add_server` starts the new server's process with no
+configuration (``--join``), gives every running node its address (a control request;
+a paused one gets it on resume, a down one at restart) and has the leader propose the
+change; :meth:`ProcessCluster.remove_server` has the leader propose the removal (of
+itself too: it steps down once it is committed) and then stops the removed process.
+Both return once the change is committed, and update :attr:`members`.
+
 Bad input raises ``ValueError`` naming the problem (unknown node id, a port already in
 use, a corrupt data dir, a node already down); no method ever deletes data.
 """
@@ -29,6 +37,7 @@ import atexit
 import concurrent.futures
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -44,6 +53,7 @@ from ..raft.client import ClientTimeout
 from . import codec
 from .client import NetClient
 
+_ID = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 _ROOT = str(Path(__file__).resolve().parents[2])          # the folder holding course_lib
 _LIVE: "weakref.WeakSet[ProcessCluster]" = weakref.WeakSet()
 
@@ -118,6 +128,10 @@ class ProcessCluster:
         self.procs: dict[str, Optional[subprocess.Popen]] = {m: None for m in self.members}
         self._paused: set = set()
         self._cuts: dict[str, set] = {m: set() for m in self.members}
+        # each node's bootstrap configuration (() for one added later: it joins) and
+        # the ids removed from the cluster (their processes stopped, their data kept)
+        self._bootstrap: dict[str, tuple] = {m: self.members for m in self.members}
+        self._removed: set = set()
         self._last: dict[str, dict] = {}
         self.clients: dict[str, NetClient] = {}
         self._ops: list = []
@@ -129,7 +143,9 @@ class ProcessCluster:
 
     # -- checks ------------------------------------------------------------------------------
     def _check(self, nid) -> str:
-        if not isinstance(nid, str) or nid not in self.procs:
+        if isinstance(nid, str) and nid in self._removed:
+            raise ValueError(f"node {nid} was removed from the cluster; nodes: {list(self.members)}")
+        if not isinstance(nid, str) or nid not in self.members:
             raise ValueError(f"unknown node {nid!r}; nodes: {list(self.members)}")
         return nid
 
@@ -142,7 +158,8 @@ class ProcessCluster:
 
     # -- processes -------------------------------------------------------------------------------
     def _command(self, nid: str) -> list:
-        peers = ",".join(f"{m}={self.host}:{p}" for m, p in self.ports.items())
+        peers = ",".join(f"{m}={self.host}:{p}" for m, p in self.ports.items()
+                         if m not in self._removed)
         lo, hi = self.election_timeout_ms
         cmd = [sys.executable, "-m", "course_lib.net.node", "--id", nid, "--peers", peers,
                "--data", str(self.data_dir / nid), "--tick-ms", str(self.tick_ms),
@@ -151,6 +168,8 @@ class ProcessCluster:
                "--parent-pid", str(os.getpid())]
         if self._cuts[nid]:
             cmd += ["--cut", ",".join(sorted(self._cuts[nid]))]
+        boot = self._bootstrap[nid]
+        cmd += ["--voters", ",".join(boot)] if boot else ["--join"]
         if not self.fsync:
             cmd.append("--no-fsync")
         return cmd
@@ -247,14 +266,14 @@ class ProcessCluster:
 
     def stop(self) -> None:
         """Stop every node (SIGTERM, SIGKILL after 3 s); idempotent.  Data stays."""
-        for nid in self.members:
+        for nid in self.procs:
             p = self.procs.get(nid)
             if p is not None and p.poll() is None:
                 if nid in self._paused:
                     p.send_signal(signal.SIGCONT)
                 p.send_signal(signal.SIGTERM)
         end = time.monotonic() + 3
-        for nid in self.members:
+        for nid in self.procs:
             p = self.procs.get(nid)
             if p is None:
                 continue
@@ -358,6 +377,7 @@ class ProcessCluster:
         if self._alive(nid):
             self.procs[nid].send_signal(signal.SIGCONT)
             self._push_cuts(nid)
+            self._push_peers(nid)            # servers added while it was stopped
 
     def partition(self, *groups: Iterable[str]) -> None:
         """Cut every link between nodes of different groups, both ways (nodes named in
@@ -404,6 +424,122 @@ class ProcessCluster:
                 codec.recv_frame(sock)
         except (OSError, ValueError) as e:
             raise RuntimeError(f"could not tell node {nid} its partition: {e}") from None
+
+    # -- membership (thesis §4.2.1: one server at a time) ---------------------------------------
+    def add_server(self, nid: str, timeout_s: float = 10) -> None:
+        """Start server ``nid`` (an empty log, in no configuration yet), tell the running
+        nodes its address, and have the leader add it; returns once the change is
+        committed (it then counts in the quorum; it catches up from the leader's log, or
+        a snapshot).  ``ValueError`` for a bad or existing id, ``ClientTimeout`` if the
+        change does not commit within ``timeout_s``."""
+        if not self.started:
+            raise ValueError("cluster not started; call start()")
+        if not isinstance(nid, str) or not _ID.fullmatch(nid):
+            raise ValueError(f"server id must be 1-32 letters, digits, '_', '-' or '.', got {nid!r}")
+        if nid in self.members:
+            raise ValueError(f"{nid!r} is already a member")
+        if nid in self._removed:
+            raise ValueError(f"{nid!r} was removed from this cluster; add a server with a new id")
+        if nid in self.clients:
+            raise ValueError(f"{nid!r} is a client id")
+        if not isinstance(timeout_s, (int, float)) or isinstance(timeout_s, bool) or timeout_s <= 0:
+            raise ValueError(f"timeout_s must be > 0, got {timeout_s!r}")
+        deadline = time.monotonic() + timeout_s
+        if nid not in self.procs or not self._alive(nid):
+            if nid not in self.ports:
+                self.ports[nid] = free_ports(self.host, 1)[0]
+            self.procs.setdefault(nid, None)
+            self._cuts.setdefault(nid, set())
+            self._bootstrap[nid] = ()
+            for m in self.members:
+                self._push_peers(m)
+            self._spawn(nid)
+            self._await_ready(nid, deadline)
+        self._change_membership("add", nid, deadline)
+
+    def remove_server(self, nid: str, timeout_s: float = 10) -> None:
+        """Have the leader remove server ``nid`` (the leader itself too: it steps down
+        once the change is committed), then stop its process; its data dir stays.
+        ``ValueError`` for an unknown id or the last member, ``ClientTimeout`` if the
+        change does not commit within ``timeout_s``."""
+        self._check(nid)
+        if not self.started:
+            raise ValueError("cluster not started; call start()")
+        if len(self.members) == 1:
+            raise ValueError(f"cannot remove {nid!r}: it is the last member")
+        if not isinstance(timeout_s, (int, float)) or isinstance(timeout_s, bool) or timeout_s <= 0:
+            raise ValueError(f"timeout_s must be > 0, got {timeout_s!r}")
+        self._change_membership("remove", nid, time.monotonic() + timeout_s)
+        self._removed.add(nid)
+        p = self.procs.get(nid)
+        if p is not None and p.poll() is None:
+            if nid in self._paused:
+                p.send_signal(signal.SIGCONT)
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(3)
+            except subprocess.TimeoutExpired:
+                pass
+        self._kill(nid)
+
+    def _change_membership(self, op: str, nid: str, deadline: float) -> None:
+        """Propose ``op nid`` at the leader until it is committed there (a lost leader or
+        a change still in progress is retried), then update :attr:`members`."""
+        last = "no leader"
+        while time.monotonic() < deadline:
+            lid = self.leader()
+            if lid is None:
+                time.sleep(0.05)
+                continue
+            r = self._control(lid, ("conf_change", op, nid))
+            if r is None or not r.get("ok"):
+                if r is not None and not r.get("retry"):
+                    s = self._status(lid) or {}
+                    if self._settled(s, op, nid):
+                        return self._note_members(s["committed_voters"])   # a retry after success
+                    raise ValueError(f"{op} {nid}: {r.get('error')}")
+                last = (r or {}).get("error", f"{lid} did not answer")
+                time.sleep(0.05)
+                continue
+            index, term = r["index"], r["term"]
+            while time.monotonic() < deadline:
+                s = self._status(lid)
+                if s is None or s["term"] != term:
+                    break                            # the leader went away: try again
+                if s["commit_index"] >= index:
+                    if self._settled(s, op, nid):
+                        return self._note_members(s["committed_voters"])
+                    break
+                time.sleep(0.02)
+            last = f"proposed at index {index} in term {term} on {lid}, not committed"
+        raise ClientTimeout(f"membership change {op} {nid!r} not committed in time ({last})")
+
+    @staticmethod
+    def _settled(status: dict, op: str, nid: str) -> bool:
+        return (nid in status.get("committed_voters", ())) == (op == "add")
+
+    def _note_members(self, voters) -> None:
+        voters = tuple(voters)
+        self.members = tuple(m for m in self.members if m in voters) + \
+            tuple(v for v in voters if v not in self.members)
+
+    def _control(self, nid: str, req, timeout: float = 2.0) -> Optional[dict]:
+        """One control request to a running node; its answer, or None if it does not answer."""
+        if not self._alive(nid) or nid in self._paused:
+            return None
+        try:
+            with socket.create_connection((self.host, self.ports[nid]), timeout=timeout) as sock:
+                sock.settimeout(timeout)
+                codec.send_frame(sock, ("control",))
+                codec.send_frame(sock, req)
+                return codec.recv_frame(sock)
+        except (OSError, ValueError):
+            return None
+
+    def _push_peers(self, nid: str) -> None:
+        """Give a running node the address of every server (it learns the new ones)."""
+        book = tuple((m, self.host, p) for m, p in self.ports.items() if m not in self._removed)
+        self._control(nid, ("peers", book))
 
     # -- clients --------------------------------------------------------------------------------------
     def client(self, client_id: str) -> NetClient:

@@ -10,7 +10,8 @@ Layout of a node's data directory::
 body, the JSON (:mod:`.codec`) of ``(hard_state or None, first_index, entries)``: the
 hard state of the Ready, and its entries, which replace any stored entry at or after
 ``first_index`` (a conflicting suffix is overwritten, §5.3).  One record holds a whole
-Ready, so it is all there after a crash, or not at all.
+Ready, so it is all there after a crash, or not at all.  (The body is built by
+:func:`.codec.dumps_record`, reusing each entry's text from the codec's cache.)
 
 **Durability** (Figure 2; etcd's Ready contract): :meth:`WALStorage.persist` writes the
 Ready's record (and its snapshot) and calls ``fsync`` **once** for the batch (group
@@ -37,6 +38,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import time
 import zlib
 from pathlib import Path
 from typing import Optional
@@ -118,6 +120,7 @@ class WALStorage(MemoryStorage):
         self.folder = Path(folder)
         self.fsync = fsync
         self.fsyncs = 0
+        self.fsync_seconds = 0.0               # time spent in the WAL's fsyncs
         self.torn: Optional[str] = None         # what recovery truncated, if anything
         if self.folder.exists() and not self.folder.is_dir():
             raise CorruptDataDir(f"data dir {self.folder} exists and is not a directory")
@@ -217,10 +220,13 @@ class WALStorage(MemoryStorage):
             MemoryStorage.append(self, rd.entries)
         if rd.hard_state is not None:
             self.hard_state = rd.hard_state
-        self._wal.write(_record((rd.hard_state, first, rd.entries)))
+        body = codec.dumps_record(rd.hard_state, first, rd.entries)
+        self._wal.write(RECORD.pack(len(body), zlib.crc32(body)) + body)
         self._wal.flush()
         if self.fsync:
+            t0 = time.perf_counter()
             os.fsync(self._wal.fileno())
+            self.fsync_seconds += time.perf_counter() - t0
             self.fsyncs += 1
 
     def save_hard_state(self, hs: HardState) -> None:

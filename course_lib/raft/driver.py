@@ -140,6 +140,44 @@ class RaftDriver:
             return
         self._pending[key] = req.src
 
+    def handle_client_requests(self, reqs) -> None:
+        """Many requests at once (what one read from a connection brought): answered as
+        :meth:`handle_client_request` would, in order, except that consecutive new
+        writes are proposed together (:meth:`RaftNode.propose_many`: one AppendEntries
+        per follower for the batch)."""
+        core = self.core
+        pending = self._pending
+        batch: list = []                     # (key, client, command)
+        for req in reqs:
+            op = req.op
+            if core.state is not LEADER or (op[0] == "get" and self.read_mode == "read_index"):
+                self._propose_batch(batch)
+                self.handle_client_request(req)
+                continue
+            key = (req.session, req.seq)
+            done, result = self.kv.session_result(req.session, req.seq)
+            if done:
+                self.reply(req.src, req.seq, True, result)
+                continue
+            if key in pending:
+                pending[key] = req.src
+                continue
+            pending[key] = req.src           # a duplicate later in this batch waits for it
+            batch.append((key, ClientCommand(req.session, req.seq, op)))
+        self._propose_batch(batch)
+
+    def _propose_batch(self, batch: list) -> None:
+        if not batch:
+            return
+        try:
+            self.core.propose_many([cmd for _key, cmd in batch])
+        except NotLeader as e:
+            for key, _cmd in batch:
+                client = self._pending.pop(key, None)
+                if client is not None:
+                    self.reply(client, key[1], False, None, e.leader_hint)
+        batch.clear()
+
     # -- Ready: persist, send, apply, advance ----------------------------------------------------
     def handle_ready(self) -> None:
         """A synchronous turn: take the Ready, persist it, finish it."""
@@ -147,18 +185,23 @@ class RaftDriver:
         self.persist(rd)
         self.finish_ready(rd)
 
-    def finish_ready(self, rd: Ready) -> None:
-        """Everything after :meth:`persist`: send, apply, answer, advance, compact."""
+    def finish_ready(self, rd: Ready, messages=None, applied: int = 0) -> None:
+        """Everything after :meth:`persist`: send, apply, answer, advance, compact.
+
+        ``messages``: those of ``rd`` still to send (default: all of them; a driver that
+        sent a leader's AppendEntries while persisting passes the rest).  ``applied``:
+        how many of ``rd.committed_entries`` the driver already applied while
+        persisting (:meth:`stable_committed` says how many it may)."""
         core = self.core
-        for m in rd.messages:                                   # only after persisting
+        for m in (rd.messages if messages is None else messages):   # only after persisting
             self.send_message(m)
         events = self.events
         if rd.snapshot is not None:
             self.kv.restore(rd.snapshot.data)
             self.snapshots_installed += 1
             events.on_snapshot_installed(self, rd.snapshot)
-        if rd.committed_entries:
-            self.apply_entries(rd.committed_entries)
+        if len(rd.committed_entries) > applied:
+            self.apply_entries(rd.committed_entries[applied:] if applied else rd.committed_entries)
         for ctx, index in rd.read_states:
             # applied >= index here: the entries up to it are applied within this Ready
             waiting = self._reads.pop(ctx, None)
@@ -177,11 +220,38 @@ class RaftDriver:
                 self._pending = {}
                 self._reads = {}
         events.on_ready(self, rd)
-        if (self.snapshot_threshold is not None
-                and core.last_applied - core.log.snapshot_index >= self.snapshot_threshold):
+        if self.compaction_due():
             snap = core.compact(core.last_applied, self.kv.snapshot())
             self.save_snapshot(snap)
             events.on_compacted(self, snap)
+
+    @staticmethod
+    def stable_committed(rd: Ready) -> int:
+        """How many of ``rd.committed_entries`` were persisted by *earlier* Readies, and
+        so may be applied (and their clients answered) while ``rd`` is being persisted:
+        committed means stored on a quorum, and these are on this server's disk too.
+        (etcd's server applies in parallel with its WAL write the same way.)  Entries
+        that ``rd`` itself persists — a single-server cluster commits an entry in the
+        Ready that appends it — wait for :meth:`persist`; so does everything after a
+        snapshot in ``rd`` (it must be restored first)."""
+        committed = rd.committed_entries
+        if not committed or rd.snapshot is not None:
+            return 0
+        if not rd.entries:
+            return len(committed)
+        first_unstable = rd.entries[0].index
+        n = 0
+        for e in committed:
+            if e.index >= first_unstable:
+                break
+            n += 1
+        return n
+
+    def compaction_due(self) -> bool:
+        """Compact once ``snapshot_threshold`` entries were applied since the last snapshot."""
+        core = self.core
+        return (self.snapshot_threshold is not None
+                and core.last_applied - core.log.snapshot_index >= self.snapshot_threshold)
 
     def apply_entries(self, entries) -> None:
         kv = self.kv

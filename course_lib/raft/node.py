@@ -562,6 +562,28 @@ class RaftNode:
             raise NotLeader(self.id, self.lead_transferee)
         return self._propose(command, EntryKind.NORMAL)
 
+    def propose_many(self, commands) -> list:
+        """Append several client commands at once; returns their ``(index, term)``s.
+
+        The same log as calling :meth:`propose` for each, with one commit check and one
+        round of AppendEntries for the whole batch (a driver batches the requests one
+        read from the network brought: one message per follower, not one per command).
+        """
+        if self.state is not LEADER:
+            raise NotLeader(self.id, self.leader_id)
+        if self.lead_transferee is not None:
+            raise NotLeader(self.id, self.lead_transferee)
+        term = self.current_term
+        out = []
+        for command in commands:
+            e = Entry(term, self.log.last_index + 1, command, EntryKind.NORMAL)
+            self._append(e)                      # §5.3: leaders only append
+            out.append((e.index, term))
+        if out:
+            self.maybe_commit()
+            self.broadcast_append()
+        return out
+
     def _propose(self, command, kind) -> tuple[int, int]:
         e = Entry(self.current_term, self.log.last_index + 1, command, kind)
         self._append(e)                          # §5.3: leaders only append
@@ -815,6 +837,25 @@ class RaftNode:
         self._pending_snapshot = None
         self._outstanding = rd
         return rd
+
+    def take_appends(self) -> list:
+        """The AppendEntries queued while a Ready is outstanding, for a leader's driver
+        that replicates while it persists (thesis §10.2.1); other messages stay for the
+        next Ready.  Empty unless leading with no unpersisted term or vote.
+
+        The entries they carry may not be on this server's disk yet, and its commit
+        index may count them: the caller must not let a follower learn a commit index
+        beyond what this server has persisted (it caps ``leader_commit``)."""
+        if self.state is not LEADER or self._outstanding is None or not self._msgs:
+            return []
+        p = self._persisted_hs
+        if self.current_term != p.term or self.voted_for != p.voted_for:
+            return []
+        out, keep = [], []
+        for m in self._msgs:
+            (out if type(m) is AppendEntries else keep).append(m)
+        self._msgs = keep
+        return out
 
     def advance(self, rd: Ready) -> None:
         """The driver has persisted ``rd``, sent its messages and applied its committed
