@@ -1,5 +1,5 @@
-"""The checkers of exercises 2 and 5 accept the solutions and reject wrong implementations
-with a message in the learner's terms.
+"""The checkers of exercise 5 accept the solutions and reject wrong implementations
+with a message in the learner's terms (exercise 2's Raft lab: test_grading_ex2_mutants.py).
 
 The correct pieces come from the solution notebooks themselves (their code cells, check
 cells left out), so these tests and the notebooks cannot drift apart; each wrong piece is
@@ -13,14 +13,7 @@ import random
 import pytest
 
 from course_lib.grading import CheckFailed, load_solution, run_check
-from course_lib.grading import ex2, ex5
-from course_lib.raft.errors import ConfChangeInProgress
-
-
-
-@pytest.fixture(scope="module")
-def s2() -> dict:
-    return load_solution("ex2_consensus_protocol")
+from course_lib.grading import ex5
 
 
 @pytest.fixture(scope="module")
@@ -36,100 +29,6 @@ def fails(check, *args, match: str, **kwargs) -> str:
     with pytest.raises(CheckFailed, match=match) as info:
         run_check("task", check, *args, **kwargs).raise_for_failure()
     return str(info.value)
-
-
-# -- exercise 2 ------------------------------------------------------------------------------
-
-def test_ex2_solutions_pass_with_few_seeds(s2):
-    passes("1", ex2.consensus_algorithm, s2["PaxosAcceptor"], s2["choose_value"], seeds=range(10))
-    passes("2", ex2.log_replication, s2["append_entries"], seeds=range(10))
-    passes("3", ex2.state_machine_replication, s2["KVStateMachine"], seeds=range(10))
-    passes("4", ex2.membership_management, s2["Membership"], seeds=range(5))
-    passes("5", ex2.failure_recovery, s2["RaftVoter"], seeds=range(10))
-
-
-def test_an_acceptor_that_accepts_lower_ballots_is_rejected(s2):
-    class Lax(s2["PaxosAcceptor"]):
-        def on_accept(self, ballot, value):
-            self.accepted_ballot, self.accepted_value = max(ballot, self.accepted_ballot), value
-            return True
-    fails(ex2.consensus_algorithm, Lax, s2["choose_value"], match="on_accept.*must return False")
-
-
-def test_ignoring_p2c_is_rejected_and_the_campaign_alone_finds_disagreement(s2):
-    def mine(promises, my_value):
-        return my_value
-    fails(ex2.consensus_algorithm, s2["PaxosAcceptor"], mine, match="P2c")
-    broken = [problems for seed in range(30)
-              if (problems := ex2.PaxosHarness(s2["PaxosAcceptor"], mine, seed).run())]
-    assert broken and "agreement broken" in broken[0][0]
-
-
-def test_append_entries_that_always_truncates_is_rejected(s2):
-    def truncating(log, prev_index, prev_term, entries):
-        if prev_index > 0 and (len(log) < prev_index or log[prev_index - 1].term != prev_term):
-            return False, log
-        return True, list(log[:prev_index]) + list(entries)
-    fails(ex2.log_replication, truncating, match="must not truncate")
-    problems = [p for seed in range(60) if (p := ex2._replication_run(truncating, seed))]
-    assert problems and any("Leader Completeness" in p for p in problems)
-
-
-def test_append_entries_that_modifies_its_input_is_rejected(s2):
-    def in_place(log, prev_index, prev_term, entries):
-        ok, new = s2["append_entries"](log, prev_index, prev_term, entries)
-        log[:] = new
-        return ok, log
-    fails(ex2.log_replication, in_place, match="must not modify the log")
-
-
-def test_a_state_machine_that_applies_a_retry_twice_is_rejected(s2):
-    class NoSessions(s2["KVStateMachine"]):
-        def apply(self, cmd):
-            self.sessions.pop(cmd.client_id, None)
-            return super().apply(cmd)
-    fails(ex2.state_machine_replication, NoSessions, match="must not have been applied twice")
-
-
-def test_membership_that_allows_two_pending_changes_is_rejected(s2):
-    class Hasty(s2["Membership"]):
-        def propose(self, op, node):
-            self.pending = False
-            return super().propose(op, node)
-    fails(ex2.membership_management, Hasty, match="must raise ConfChangeInProgress")
-
-
-def test_membership_with_a_minority_quorum_is_rejected(s2):
-    class Half(s2["Membership"]):
-        def is_quorum(self, nodes):
-            return 2 * len(set(nodes) & self.voters) >= len(self.voters)
-    fails(ex2.membership_management, Half, match="not a majority")
-    with pytest.raises(ConfChangeInProgress):
-        m = s2["Membership"]({"n1"})
-        m.propose("add", "n2")
-        m.propose("add", "n3")
-
-
-def test_a_voter_that_forgets_its_vote_after_a_crash_is_rejected(s2):
-    class Forgetful(s2["RaftVoter"]):
-        def __init__(self, node_id, storage):
-            super().__init__(node_id, storage)
-            self.voted_for = None
-    fails(ex2.failure_recovery, Forgetful, match="already voted for n3 in term 3")
-    problems = [p for seed in range(40) if (p := ex2.ElectionHarness(Forgetful, seed).run())]
-    assert problems and "voted twice" in problems[0][0]
-
-
-def test_a_voter_that_replies_before_persisting_is_rejected(s2):
-    class Lazy(s2["RaftVoter"]):
-        def handle_request_vote(self, term, candidate, last_log_index, last_log_term):
-            saved = self.storage.save
-            self.storage.save = lambda state: None
-            try:
-                return super().handle_request_vote(term, candidate, last_log_index, last_log_term)
-            finally:
-                self.storage.save = saved
-    fails(ex2.failure_recovery, Lazy, match="persist the new term before you reply")
 
 
 # -- exercise 5 ------------------------------------------------------------------------------

@@ -40,6 +40,10 @@ class SimCluster(SimulatedSystem, HostEvents):
 
     It is the :class:`~.driver.HostEvents` of its hosts: they report role changes,
     applied membership changes, snapshots and every Ready through those callbacks.
+
+    ``core_class`` / ``kv_factory`` host another core with :class:`~.node.RaftNode`'s
+    interface and another state machine (exercise 2's learner-written node,
+    ``course_lib.grading.ex2``); left ``None``, the run is exactly the default one.
     """
 
     def __init__(self, n: int = 5, seed: int = 0, *,
@@ -50,7 +54,8 @@ class SimCluster(SimulatedSystem, HostEvents):
                  client_retry_ms: float = 100, client_timeout_ms: float = 5000,
                  trace_level: str = "messages", check_invariants: bool = True,
                  raise_on_violation: bool = False, max_entries_per_message: int = 64,
-                 unsafe_commit_old_terms: bool = False) -> None:
+                 unsafe_commit_old_terms: bool = False,
+                 core_class=None, kv_factory=None) -> None:
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ValueError(f"cluster size must be an int >= 1, got {n!r}")
         if not isinstance(seed, int) or isinstance(seed, bool):
@@ -76,6 +81,9 @@ class SimCluster(SimulatedSystem, HostEvents):
             unsafe_commit_old_terms=unsafe_commit_old_terms,
         )
         self.seed = seed
+        # another core with RaftNode's interface (exercise 2), and its state machine
+        self.core_class = core_class
+        self.kv_factory = kv_factory
         self.sim = Simulation(seed, tick_ms=tick_ms, trace_level=trace_level)
         self.sim.network.delay_ms = latency_ms
         self.snapshot_threshold = snapshot_threshold
@@ -93,7 +101,8 @@ class SimCluster(SimulatedSystem, HostEvents):
             self._spawn(nid, self.members)
 
     def _spawn(self, nid: str, voters: tuple) -> RaftHost:
-        host = RaftHost(nid, voters, self, self.config, self.snapshot_threshold, self.read_mode)
+        host = RaftHost(nid, voters, self, self.config, self.snapshot_threshold, self.read_mode,
+                        self.core_class, self.kv_factory)
         self.hosts[nid] = host
         self.sim.add(host)
         return host

@@ -9,6 +9,10 @@ safety monitor) goes to its :class:`~.driver.HostEvents` (the :class:`SimCluster
 
 Storage survives a crash; the core, the state machine and the pending client requests
 do not: on a crash the core is rebuilt from storage, as a restarted process would.
+
+``core_class`` / ``kv_factory`` (default: the course's :class:`~.node.RaftNode` and
+:class:`~.kv.KVStateMachine`) host another core with the same interface — exercise 2's
+learner-written node — in the same place; the default path is unchanged.
 """
 
 from __future__ import annotations
@@ -27,11 +31,12 @@ LEADER = NodeState.LEADER
 
 class RaftHost(Process, RaftDriver):
     def __init__(self, node_id: str, initial_voters: tuple, events: HostEvents, config: RaftConfig,
-                 snapshot_threshold: Optional[int], read_mode: str) -> None:
+                 snapshot_threshold: Optional[int], read_mode: str,
+                 core_class=None, kv_factory=None) -> None:
         Process.__init__(self, node_id)
         RaftDriver.__init__(self, node_id, initial_voters, config,
                             snapshot_threshold=snapshot_threshold, read_mode=read_mode,
-                            events=events)
+                            events=events, core_class=core_class, kv_factory=kv_factory)
         self.cluster = events             # the SimCluster (its safety monitor reads the peers)
         self.storage = MemoryStorage()
 
