@@ -431,3 +431,18 @@ def test_cli_start_status_faults_and_stop(tmp_path):
             sup.kill()
         sup.stdout.close()
         sup.stderr.close()
+
+
+def test_a_node_restarted_from_a_short_lived_thread_outlives_that_thread(tmp_path):
+    # Linux kills a child when the *thread* that forked it ends (PR_SET_PDEATHSIG): the
+    # cluster forks on a thread of its own, so a nemesis's or a widget's thread may restart
+    with ProcessCluster(3, data_dir=tmp_path / "d") as c:
+        c.start()
+        victim = next(n for n in c.members if n != c.leader())
+        c.crash(victim)
+        helper = threading.Thread(target=c.restart, args=(victim,))
+        helper.start()
+        helper.join()
+        time.sleep(1.0)
+        assert c.procs[victim].poll() is None, "the node died with the thread that restarted it"
+        assert c.states()[victim]["term"] is not None

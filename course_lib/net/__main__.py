@@ -76,8 +76,6 @@ class Supervisor:
                 answer = {"ok": True}
             else:
                 try:
-                    # in the loop's thread, not a worker: Linux kills a child when the
-                    # thread that forked it ends (PR_SET_PDEATHSIG), so restart from here
                     answer = self.handle(req)
                 except (ValueError, RuntimeError, TimeoutError) as e:
                     answer = {"ok": False, "error": str(e)}

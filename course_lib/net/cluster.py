@@ -12,8 +12,9 @@
 Each node is ``python -m course_lib.net.node`` (see :mod:`.node`) with its own data
 directory ``data_dir/<id>`` (a WAL, fsynced before it sends) and TCP port; its stderr
 goes to ``data_dir/<id>.log``.  Nodes die with this process (``PR_SET_PDEATHSIG`` and a
-parent-pid watchdog): create the cluster in a thread that lives as long as it — the
-main thread, normally (Linux signals a child when the *thread* that forked it ends).
+parent-pid watchdog).  Linux signals a child when the *thread* that forked it ends, so
+every node is forked by one thread of the cluster's own, which lives until ``stop()``:
+``crash``/``restart`` may be called from any thread (a nemesis's, a widget's worker).
 
 Partitions are done by the nodes themselves: a node told it is cut off from some peers
 drops every frame to and from them.  The cluster remembers the cuts and hands them to a
@@ -137,6 +138,8 @@ class ProcessCluster:
         self._ops: list = []
         self._lock = threading.Lock()
         self._pool = concurrent.futures.ThreadPoolExecutor(max(2, n), thread_name_prefix="status")
+        # the one thread that forks the nodes (see the module docstring): it must outlive them
+        self._forker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="raft-forker")
         self.started = False
         self.torn: dict = {}                 # node -> torn WAL tail truncated at its last start
         _LIVE.add(self)
@@ -181,9 +184,14 @@ class ProcessCluster:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         env["PYTHONPATH"] = _ROOT + os.pathsep + env.get("PYTHONPATH", "")
-        with open(self.data_dir / f"{nid}.log", "ab") as log:
-            p = subprocess.Popen(self._command(nid), stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE, stderr=log, env=env, cwd=_ROOT)
+        command = self._command(nid)
+
+        def fork() -> subprocess.Popen:
+            with open(self.data_dir / f"{nid}.log", "ab") as log:
+                return subprocess.Popen(command, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, stderr=log, env=env, cwd=_ROOT)
+
+        p = self._forker.submit(fork).result()
         self.procs[nid] = p
         return p
 
@@ -293,6 +301,7 @@ class ProcessCluster:
     def __exit__(self, *exc) -> None:
         self.stop()
         self._pool.shutdown(wait=False)
+        self._forker.shutdown(wait=False)
 
     # -- views ------------------------------------------------------------------------------------
     def _status(self, nid: str, timeout: float = 1.0) -> Optional[dict]:

@@ -270,9 +270,9 @@ class ProcessWrite:
 class ProcessControl:
     """A :class:`~course_lib.net.ProcessCluster` seen through the control surface.
 
-    ``now`` is wall-clock ms since the control was made.  Only the caller's thread
-    starts or kills processes (a node dies with the thread that forked it); polls may
-    run on another thread (:meth:`fetch`), client writes and load run on worker threads.
+    ``now`` is wall-clock ms since the control was made.  Kills and restarts run on the
+    caller's thread (the cluster forks its nodes on a thread of its own); polls may run
+    on another thread (:meth:`fetch`), client writes and load run on worker threads.
     """
 
     kind = "processes"
