@@ -170,6 +170,21 @@ def click_monitor(view) -> None:
     assert monitor_time(view) == stopped, "time runs on after Pause"
 
 
+def click_raft_processes(view) -> None:
+    """Play: the nodes' states are polled live; Kill the leader's process: another node
+    is elected and shown; Pause: polling stops."""
+    view.click("Play")
+    leader = wait_until(lambda: (name := raft_leader(view)) != "none" and name, 20, "a leader")
+    view.select("server", leader)
+    view.click("Kill")
+    wait_until(lambda: raft_message(view).startswith(f"killed {leader}"), 10, f"the kill of {leader} shown")
+    wait_until(lambda: raft_leader(view) not in ("none", leader), 20, "a new leader shown")
+    view.click("Restart")
+    wait_until(lambda: raft_message(view).startswith(f"restarted {leader}"), 20, f"{leader} restarted")
+    view.click("Pause")
+    wait_until(lambda: not playing(view), 5, "the pause shown")
+
+
 def click_consensus(view) -> None:
     """New run; be the network: deliver the chapter's first two messages by hand and it
     decides two values; Deliver all: Paxos decides one; Kill twice: the second refused."""
@@ -209,7 +224,7 @@ def click_recovery(view) -> None:
 # How many widget views each notebook shows after Run All: a widget closed by a later
 # cell, or never rendered, leaves its output empty and the count short.
 WIDGETS = {"00_start_here": 2, "01_1_zookeeper_integration": 2, "01_2_distributed_locks": 1,
-           "02_1_raft": 2, "02_2_consensus_protocol": 1,
+           "02_1_raft": 2, "02_2_consensus_protocol": 1, "02_3_raft_on_real_processes": 1,
            "03_1_failure_detection": 2, "03_2_automatic_recovery": 1, "04_2_monitoring": 1}
 
 CONTROLS = {
@@ -218,6 +233,7 @@ CONTROLS = {
     "01_1_zookeeper_integration": [(0, click_znodes)],
     "02_1_raft": [(0, click_raft)],
     "02_2_consensus_protocol": [(0, click_consensus)],
+    "02_3_raft_on_real_processes": [(0, click_raft_processes)],
     "03_1_failure_detection": [(0, click_phi), (1, click_phi)],
     "03_2_automatic_recovery": [(0, click_recovery)],
     "04_2_monitoring": [(0, click_monitor)],
