@@ -21,6 +21,7 @@ import pytest
 from course_lib.check.checker import check
 from course_lib.check.models import kv
 from course_lib.net import ProcessCluster
+from course_lib.net.nemesis import ClusterNemesis
 from course_lib.raft.campaign import check_appends
 from course_lib.raft.client import ClientTimeout
 
@@ -257,7 +258,6 @@ def test_bad_input_gives_clear_errors_and_deletes_nothing(tmp_path):
 
 def test_jepsen_style_run_is_linearizable(tmp_path):
     seed = 11
-    rng = random.Random(seed)
     c = ProcessCluster(5, data_dir=tmp_path / "data", client_retry_ms=300, client_timeout_ms=2000)
     with c:
         c.start()
@@ -290,46 +290,10 @@ def test_jepsen_style_run_is_linearizable(tmp_path):
         threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
         for t in threads:
             t.start()
-        faults = []
-        schedule = ["kill", "pause", "partition", "heal", "recover"] * 4
-        rng.shuffle(schedule)
-        end = time.monotonic() + 18
-        for kind in schedule:
-            if time.monotonic() >= end:
-                break
-            time.sleep(rng.uniform(0.5, 1.2))
-            down = [n for n in c.members if c.procs[n].poll() is not None]
-            paused = sorted(c._paused)
-            up = [n for n in c.members if n not in down and n not in paused]
-            if kind in ("kill", "pause") and len(down) + len(paused) >= 2:
-                kind = "recover"                     # keep a majority up, or nothing is measured
-            if kind in ("kill", "pause"):
-                n = c.leader() if rng.random() < 0.5 else None
-                n = n if n in up else rng.choice(up)
-                (c.crash if kind == "kill" else c.pause)(n)
-                faults.append((kind, n))
-            elif kind == "partition":
-                members = list(c.members)
-                rng.shuffle(members)
-                cut = rng.randint(1, 2)
-                c.heal()
-                c.partition(set(members[:cut]), set(members[cut:]))
-                faults.append((kind, tuple(sorted(members[:cut]))))
-            elif kind == "heal":
-                c.heal()
-                faults.append(("heal",))
-            else:
-                for n in down:
-                    c.restart(n)
-                for n in paused:
-                    c.resume(n)
-                faults.append(("recover", tuple(down), tuple(paused)))
-        c.heal()
-        for n in c.members:
-            if n in c._paused:
-                c.resume(n)
-            elif c.procs[n].poll() is not None:
-                c.restart(n)
+        nemesis = ClusterNemesis(c, seed=seed)           # kill, pause, partition; a majority up
+        nemesis.start(time.monotonic())
+        time.sleep(20)
+        faults = nemesis.stop()                          # every fault undone
         assert c.wait_for_leader(10) is not None
         time.sleep(1.0)
         stop.set()
@@ -340,7 +304,7 @@ def test_jepsen_style_run_is_linearizable(tmp_path):
         values = {key: final.get(key, timeout_ms=5000) for key in ("a", "b")}
     history = c.history
     done = [op for op in history if op.ret is not None]
-    kinds = {f[0] for f in faults}
+    kinds = {f.kind for f in faults}
     assert len(done) >= 100, f"only {len(done)} operations completed"
     assert {"kill", "pause", "partition"} <= kinds, faults
     assert check_appends([op for op in history if op.input[1] in ("a", "b")], values) == []

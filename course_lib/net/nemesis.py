@@ -25,7 +25,8 @@ KINDS = ("kill", "pause", "partition")
 
 
 class ClusterNemesis:
-    """Faults on ``cluster``'s nodes, one at a time, drawn from ``seed``.
+    """Faults on ``cluster``'s nodes, one at a time, drawn from ``seed`` (the kinds and
+    times are fixed by it; the victims depend on which node leads at the moment).
 
     ``kinds``: some of ``"kill"``, ``"pause"``, ``"partition"``.  ``gap`` and
     ``duration``: (low, high) seconds between faults and for how long each lasts.
@@ -87,9 +88,11 @@ class ClusterNemesis:
     def _victims(self, kind: str) -> tuple:
         members = sorted(self.cluster.members)
         count = self.random.randint(1, self.max_faulty) if kind == "partition" else 1
+        # the same draws whatever the run does, so a seed fixes the kinds of fault
+        coin, anyone = self.random.random(), self.random.choice(members)
         leader = self.cluster.leader()
         # the leader half the time: its loss is what a Raft run must survive
-        first = leader if leader in members and self.random.random() < 0.5 else self.random.choice(members)
+        first = leader if leader in members and coin < 0.5 else anyone
         rest = [m for m in members if m != first]
         self.random.shuffle(rest)
         return tuple([first] + rest[:count - 1])
