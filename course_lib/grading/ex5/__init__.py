@@ -1,0 +1,34 @@
+"""Checks of exercise 5, "Testing framework" (開發測試框架).
+
+The learner writes the five parts of a small Jepsen-style framework; each check runs them
+on seeded inputs whose right answer is known, and every failure names the seed.
+
+1. :func:`consistency_testing` — ``is_linearizable(history)`` for a read/write register,
+   by search: hand-made cases, then cross-checked against the course's checker
+   (:func:`course_lib.check.check`) on hundreds of random small histories.
+2. :func:`fault_tolerance_testing` — ``fault_tolerance_test(store, workload, seed)``: a
+   workload under a nemesis (clients crash: unknown outcomes), checked; it must pass the
+   correct stores and catch the known-bad ``StaleRegister`` and ``LossyKV``.
+3. :func:`performance_testing` — ``performance_summary(history, duration)``: latency
+   percentiles and throughput, compared with exact values on seeded recorded runs.
+4. :func:`stress_testing` — ``find_knee(service, slo_p99_ms)`` on :class:`SimulatedService`
+   (a closed-loop queue with a known capacity): the highest concurrency meeting the SLO,
+   within a tolerance of the true knee, found by a ramp rather than a full scan.
+5. :func:`fault_injection` — a seeded ``FaultInjector`` against
+   :class:`course_lib.raft.SimCluster`: crashes, partitions and pauses; the same seed
+   replays the same trace digest, and the faults really cause leader changes.
+
+Modules, one per check: :mod:`.consistency`, :mod:`.fault_tolerance`, :mod:`.performance`,
+:mod:`.stress`, :mod:`.injection`.
+"""
+
+from .consistency import consistency_testing
+from .fault_tolerance import fault_tolerance_testing
+from .injection import fault_injection
+from .performance import PerfSummary, performance_testing
+from .stress import SimulatedService, stress_testing
+
+__all__ = [
+    "PerfSummary", "SimulatedService", "consistency_testing", "fault_injection",
+    "fault_tolerance_testing", "performance_testing", "stress_testing",
+]
