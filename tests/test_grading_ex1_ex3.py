@@ -79,6 +79,42 @@ def test_config_without_compare_and_set_is_rejected(s1):
     assert "must raise ConfigConflict" in rejected(ex1.configuration, Blind, s1["ConfigConflict"])
 
 
+def test_election_with_persistent_candidates_is_rejected(s1):
+    class Persistent(s1["LeaderElection"]):
+        def join(self):
+            created = self.client.create(f"{self.path}/candidate-", self.identifier.encode(),
+                                         sequence=True, makepath=True)
+            self.node = created.rsplit("/", 1)[1]
+
+    assert "candidates must be ephemeral" in rejected(ex1.leader_election, Persistent)
+
+
+def test_election_where_the_newest_candidate_leads_is_rejected(s1):
+    class Newest(s1["LeaderElection"]):
+        def _candidates(self):
+            return super()._candidates()[::-1]
+
+    assert "expected carol (the first to join) to lead" in rejected(ex1.leader_election, Newest)
+
+
+def test_election_ordered_by_name_instead_of_joining_is_rejected(s1):
+    class ByName(s1["LeaderElection"]):
+        def join(self):
+            self.client.create(f"{self.path}/candidate-{self.identifier}", self.identifier.encode(),
+                               ephemeral=True, makepath=True)
+            self.node = f"candidate-{self.identifier}"
+
+    assert "not the names" in rejected(ex1.leader_election, ByName)
+
+
+def test_election_whose_resign_keeps_the_node_is_rejected(s1):
+    class Forgetful(s1["LeaderElection"]):
+        def resign(self):
+            self.node = None
+
+    assert "must remove the candidate's node" in rejected(ex1.leader_election, Forgetful)
+
+
 def test_lock_whose_waiters_all_watch_the_children_is_rejected_as_a_herd(s1):
     class Herd(s1["DistributedLock"]):
         def acquire(self, timeout=None):

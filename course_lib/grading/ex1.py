@@ -354,43 +354,47 @@ def configuration(ConfigStore, ConfigConflict) -> str:
 # -- 3. leader election -----------------------------------------------------------------
 
 def leader_election(LeaderElection) -> str:
+    # joined in an order that is not the names' alphabetical order: the line is the order
+    # of joining (ZooKeeper's sequence numbers), not the identifiers
+    names = ("carol", "alice", "bob")
     with Run("ex1-election") as run:
         path = run.path("election")
         observer = LeaderElection(run.client(), path, "observer")
         expect(observer.leader() is None,
                f"leader() with no candidate should return None, got {observer.leader()!r}")
-        clients = [run.client() for _ in range(3)]
-        candidates = [LeaderElection(c, path, f"node-{i}") for i, c in enumerate(clients)]
+        clients = [run.client() for _ in names]
+        candidates = [LeaderElection(c, path, name) for c, name in zip(clients, names)]
         expect(candidates[0].is_leader() is False, "is_leader() before join() should be False")
         for candidate in candidates:
             candidate.join()
             time.sleep(0.05)
 
         def leaders():
-            return [f"node-{i}" for i, (c, zk) in enumerate(zip(candidates, clients))
+            return [name for name, c, zk in zip(names, candidates, clients)
                     if zk.connected and c.is_leader()]
 
         def agreed(name):
             return (leaders() == [name] and observer.leader() == name
                     and all(c.leader() == name for c, zk in zip(candidates, clients) if zk.connected))
 
-        expect(wait_until(lambda: agreed("node-0"), 3.0),
-               f"node-0, node-1, node-2 joined in that order; expected node-0 to lead, with "
-               f"everyone's leader() agreeing, but is_leader() is true for {leaders()} and "
-               f"observer.leader() is {observer.leader()!r}")
+        expect(wait_until(lambda: agreed("carol"), 3.0),
+               f"carol, alice, bob joined in that order; expected carol (the first to join) to "
+               f"lead, with everyone's leader() agreeing, but is_leader() is true for {leaders()} "
+               f"and observer.leader() is {observer.leader()!r}: the line is the order of "
+               f"joining, which ZooKeeper's sequence numbers give, not the names")
         began = time.monotonic()
         stop(clients[0])  # the leader's process ends: its session closes
-        expect(wait_until(lambda: agreed("node-1"), 5.0),
-               f"5 s after the leader's client (node-0) stopped, is_leader() is true for "
-               f"{leaders()} and "
-               f"observer.leader() is {observer.leader()!r}; expected node-1 (next in line) "
-               "alone: candidates must be ephemeral so a dead leader's node goes")
+        expect(wait_until(lambda: agreed("alice"), 5.0),
+               f"5 s after the leader's client (carol) stopped, is_leader() is true for "
+               f"{leaders()} and observer.leader() is {observer.leader()!r}; expected alice "
+               "(next in line) alone: candidates must be ephemeral so a dead leader's node goes")
         failover = time.monotonic() - began
         candidates[1].resign()
         expect(candidates[1].is_leader() is False, "is_leader() right after resign() should be False")
-        expect(wait_until(lambda: agreed("node-2"), 3.0),
-               f"after node-1 resigned, expected node-2 to lead; is_leader() is true for "
-               f"{leaders()} and leader() is {observer.leader()!r}")
+        expect(wait_until(lambda: agreed("bob"), 3.0),
+               f"after alice resigned, expected bob to lead; is_leader() is true for "
+               f"{leaders()} and leader() is {observer.leader()!r}: resign() must remove "
+               f"the candidate's node, not only forget it")
     return (f"first to join leads, everyone agrees on leader(); fail-over to the next "
             f"candidate {failover:.2f} s after the leader's client stopped; resign hands over")
 
