@@ -79,6 +79,32 @@ def test_config_without_compare_and_set_is_rejected(s1):
     assert "must raise ConfigConflict" in rejected(ex1.configuration, Blind, s1["ConfigConflict"])
 
 
+def test_config_update_without_compare_and_set_loses_updates_and_is_rejected(s1):
+    class LastWriterWins(s1["ConfigStore"]):
+        def update(self, key, change):
+            value, _ = self.get(key)
+            new = change(value)
+            return new, self.set(key, new)
+
+    assert "updates were lost" in rejected(ex1.configuration, LastWriterWins, s1["ConfigConflict"])
+
+
+def test_config_watch_that_fires_once_is_rejected(s1):
+    class OneShot(s1["ConfigStore"]):
+        def watch(self, key, callback):
+            path = f"{self.root}/{key}"
+            self.client.ensure_path(path)
+
+            def fired(event):
+                data, stat = self.client.get(path)
+                callback(json.loads(data) if data else None, stat.version)
+
+            data, stat = self.client.get(path, watch=fired)
+            callback(json.loads(data) if data else None, stat.version)
+
+    assert "a ZooKeeper watch fires once" in rejected(ex1.configuration, OneShot, s1["ConfigConflict"])
+
+
 def test_election_with_persistent_candidates_is_rejected(s1):
     class Persistent(s1["LeaderElection"]):
         def join(self):

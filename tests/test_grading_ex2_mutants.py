@@ -59,6 +59,51 @@ def test_voting_for_two_candidates_in_one_term_is_rejected(s2):
     assert "at most one vote per term" in report or "election safety" in report, report
 
 
+def test_election_timeouts_that_are_not_randomized_are_rejected(s2):
+    class FixedTimeout(s2["ElectionNode"]):
+        def reset_election_timer(self):
+            self.election_elapsed = 0
+            self.election_timeout = self.config.election_ticks[1]
+
+    fails(ex2.leader_election, FixedTimeout, match="is each election timeout drawn at random")
+
+
+def test_counting_a_late_vote_of_an_earlier_term_is_rejected(s2):
+    class StaleVotes(s2["ElectionNode"]):
+        def handle_vote_response(self, m):
+            if self.state.name != "CANDIDATE" or not m.granted:     # forgets m.term
+                return
+            self.votes.add(m.src)
+            if self.has_majority(self.votes):
+                self.become_leader()
+
+    fails(ex2.leader_election, StaleVotes, match="count a vote only if the reply's term is your current term")
+
+
+def test_a_leader_that_ignores_a_higher_term_in_a_reply_is_rejected(s2):
+    class Deaf(s2["ElectionNode"]):
+        def step(self, m):
+            if type(m) is AppendEntriesResponse:         # the term rule, skipped for replies
+                return self.handle_append_response(m)
+            return super().step(m)
+
+    fails(ex2.leader_election, Deaf, match="makes a server a follower of that term")
+
+
+def test_a_vote_for_a_less_up_to_date_log_is_rejected(s2):
+    class NoRestriction(s2["ReplicationNode"]):
+        def handle_request_vote(self, m):
+            granted = False
+            if m.term == self.current_term and self.voted_for in (None, m.src):   # no §5.4.1
+                granted = True
+                self.voted_for = m.src
+                self.reset_election_timer()
+                self.persist()
+            self.send(RequestVoteResponse(self.current_term, self.id, m.src, granted))
+
+    fails(ex2.log_replication, NoRestriction, match=r"at least as up to date")
+
+
 def test_replying_before_persisting_is_rejected(s2):
     class Forgetful(s2["MyRaftNode"]):
         def handle_request_vote(self, m):

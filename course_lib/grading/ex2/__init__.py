@@ -19,7 +19,7 @@ test and the seed and gives the replay, ``ex2.run_test("Figure8", MyRaftNode,
 KVStateMachine, seed=2)``, with a report (:mod:`.report`).
 
 The worked solution (``solutions/ex2_consensus_protocol.ipynb``) passes the whole suite —
-34 tests — on seeds 3000–3099 (3,400 runs) in about 250 s on two busy cores; the five
+35 tests — on seeds 3000–3099 (3,500 runs) in about 250 s on two busy cores; the five
 check cells of the notebook (their default seeds, 398 runs) take about 20 s together.
 
 Modules: :mod:`.base` (the learner's base class), :mod:`.suite` (registry and runner),
@@ -69,7 +69,7 @@ def _check(stage: int, node_class, kv_class=None, seeds: Optional[Iterable[int]]
 
 
 def leader_election(node_class, seeds=None, tests=None) -> str:
-    """Stage 1: VoteOncePerTerm, InitialElection, ReElection, ManyElections."""
+    """Stage 1: VoteOncePerTerm, TermsInReplies, InitialElection, ReElection, ManyElections."""
     return _check(1, node_class, None, seeds, tests)
 
 

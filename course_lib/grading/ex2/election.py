@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .cluster import LabFailure
+from ...raft.messages import AppendEntriesResponse, RequestVoteResponse
+from .cluster import LEADER, LabFailure
 from .solo import Solo
 from .suite import lab_test
 
@@ -34,6 +35,34 @@ def vote_once_per_term(lab) -> None:
     if old is None or old.granted or old.term != 5:
         raise LabFailure("n1 (term 5) must refuse a RequestVote of term 4 and answer with its "
                          "own term 5, so the stale candidate learns it is behind (§5.1)")
+
+
+@lab_test("TermsInReplies", 1, 1, "rule table: a candidate counts only votes of its current "
+          "term; a reply with a higher term turns a leader into a follower (Figure 2)")
+def terms_in_replies(lab) -> None:
+    from ...raft.messages import RequestVote
+    s = Solo(lab.node_class)
+    first = s.tick_until(RequestVote)[0].term
+    second = s.tick_until(RequestVote)[0].term       # its first election timed out
+    if second <= first:
+        raise LabFailure(f"n1 campaigned again after its election of term {first} timed out, "
+                         f"but in term {second}: each election is a new term (§5.2)")
+    s.step(RequestVoteResponse(first, "n2", "n1", True))
+    if s.node.state is LEADER:
+        raise LabFailure(f"n1 is a candidate of term {second}; a vote n2 granted in its earlier "
+                         f"election (term {first}) arrived late, and n1 counted it and became "
+                         f"leader: n2 may have voted for someone else in term {second} — count a "
+                         f"vote only if the reply's term is your current term")
+    s.step(RequestVoteResponse(second, "n2", "n1", True))
+    if s.node.state is not LEADER:
+        raise LabFailure(f"n1 (candidate of term {second}) got n2's vote of term {second}: with "
+                         f"its own that is a majority of 3, but it did not become leader")
+    s.step(AppendEntriesResponse(second + 3, "n3", "n1", False, reject_index=0))
+    if s.node.state is LEADER or s.node.current_term != second + 3:
+        raise LabFailure(f"n1, leader of term {second}, got a reply of term {second + 3} from n3 "
+                         f"and is still {s.node.state.name.lower()} of term "
+                         f"{s.node.current_term}: any request or reply with a higher term "
+                         f"makes a server a follower of that term (Figure 2, all servers)")
 
 
 @lab_test("InitialElection", 1, 30, "3 servers elect one leader; with no faults the term "

@@ -87,9 +87,14 @@ class Lab:
         c = self.cluster
         group = (lambda: among) if among is not None else c.connected
         if not c.run_until(lambda: c.leader_among(group()) is not None, within_ms):
+            terms = [c.hosts[n].core.current_term for n in group()]
+            split = (f"; the terms reached {max(terms)} as elections kept failing — if several "
+                     f"candidates time out together they split the vote every time: is each "
+                     f"election timeout drawn at random?" if terms and max(terms) >= 4 else "")
             self.fail(f"no leader was elected among {', '.join(sorted(group()))} within "
                       f"{within_ms:.0f} ms (a follower that hears no leader must time out and "
-                      f"campaign; a candidate with a majority of votes becomes leader: §5.2)")
+                      f"campaign; a candidate with a majority of votes becomes leader: §5.2)"
+                      f"{split}")
         return c.leader_among(group())
 
     def check_no_leader(self, nodes, for_ms: float = 1000) -> None:
