@@ -30,7 +30,15 @@ tuples and scalars and calls back only for a dataclass or an enum; the C decoder
 back only for a JSON object; an entry's text is made once and reused in the WAL and
 in each AppendEntries (:func:`entries_text`); a follower keeps the text of the entries
 it receives for its own WAL; a write's reply comes from a template
-(:func:`encode_reply`).  Tests check that both paths give identical bytes.
+(:func:`encode_reply`).  Tests check that both paths give identical bytes, and pin the
+bytes of a few frames.
+
+The tagged objects are described once: :func:`_tagged` (a dataclass or an enum as its
+``{"t": ...}`` / ``{"e": ...}`` object) is both the C encoder's callback and the
+reference encoder's, and :func:`_untagged` (a JSON object as its value) both the C
+decoder's hook and the reference decoder's; the templates are spliced from the head
+the encoder itself writes for a record (:func:`_record_head`), and the AppendEntries
+templates split its fields where the dataclass has its ``entries``.
 """
 
 from __future__ import annotations
@@ -41,7 +49,6 @@ import json
 import operator
 import socket
 import struct
-from enum import Enum
 from typing import Any, Optional
 
 from ..raft.client import ClientReply, ClientRequest
@@ -64,97 +71,47 @@ class FrameError(ValueError):
     """A frame that is not one this codec writes."""
 
 
-# -- values -------------------------------------------------------------------------------------
-def to_plain(obj: Any) -> Any:
-    """``obj`` as plain JSON values (the reference encoding; :func:`dumps` is faster)."""
-    t = type(obj)
-    if obj is None or t is str or t is int or t is bool or t is float:
-        return obj
-    if t is tuple or t is list:
-        return [to_plain(x) for x in obj]
-    name = t.__name__
-    if name in TYPES and TYPES[name] is t:
-        return {"t": name, "v": [to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)]}
-    if isinstance(obj, Enum) and ENUMS.get(name) is t:
-        return {"e": name, "v": obj.value}
-    if t is dict:
-        return {"d": [[to_plain(k), to_plain(v)] for k, v in obj.items()]}
-    raise FrameError(f"cannot encode {obj!r:.200} (type {name})")
-
-
-def from_plain(data: Any) -> Any:
-    """The inverse of :func:`to_plain` (the reference decoding; :func:`loads` is faster)."""
-    t = type(data)
-    if data is None or t is str or t is int or t is bool or t is float:
-        return data
-    if t is list:
-        return tuple(from_plain(x) for x in data)
-    if t is dict:
-        if "t" in data:
-            cls = TYPES.get(data["t"])
-            fields = data.get("v")
-            if cls is None or type(fields) is not list or len(data) != 2:
-                raise FrameError(f"unknown or malformed record {data!r:.200}")
-            try:
-                return cls(*(from_plain(x) for x in fields))
-            except TypeError as e:
-                raise FrameError(f"bad fields for {data['t']}: {e}") from None
-        if "e" in data:
-            cls = ENUMS.get(data["e"])
-            if cls is None or len(data) != 2:
-                raise FrameError(f"unknown enum {data!r:.200}")
-            try:
-                return cls(data.get("v"))
-            except ValueError as e:
-                raise FrameError(str(e)) from None
-        if "d" in data and len(data) == 1 and type(data["d"]) is list:
-            out = {}
-            for pair in data["d"]:
-                if type(pair) is not list or len(pair) != 2:
-                    raise FrameError(f"malformed dict item {pair!r:.200}")
-                out[from_plain(pair[0])] = from_plain(pair[1])
-            return out
-    raise FrameError(f"cannot decode {data!r:.200}")
-
-
-# The fast path: the same JSON text as to_plain + json.dumps, but the C encoder walks
-# tuples, lists, strings and numbers itself and calls back into Python only for a
-# whitelisted dataclass or enum; decoding lets the C decoder build lists and call
-# ``_hook`` for each JSON object (innermost first), then turns lists into tuples.
-def _field_getter(cls):
-    names = [f.name for f in dataclasses.fields(cls)]
+# -- the tagged objects, both ways ------------------------------------------------------------
+def _getter(names: list):
+    """``obj -> (obj.<name>, ...)``, a tuple however many names (attrgetter of one
+    name returns the bare value)."""
     if len(names) == 1:
         name = names[0]
         return lambda obj: (getattr(obj, name),)
     return operator.attrgetter(*names)
 
 
-_ENCODE = {cls: (name, _field_getter(cls)) for name, cls in TYPES.items()}
+def _field_names(cls) -> list:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+_RECORDS = {cls: (name, _getter(_field_names(cls))) for name, cls in TYPES.items()}
 _ENUM_NAMES = {cls: name for name, cls in ENUMS.items()}
 _ENUM_MEMBERS = {name: {m.value: m for m in cls} for name, cls in ENUMS.items()}
 
 
-def _default(obj: Any) -> Any:
+def _tagged(obj: Any) -> dict:
+    """A whitelisted dataclass as ``{"t": name, "v": (field values in order)}``, an enum
+    as ``{"e": name, "v": value}``; anything else cannot be encoded.  The C encoder's
+    ``default`` (it writes the tuple as an array) and the reference's."""
     t = type(obj)
-    enc = _ENCODE.get(t)
-    if enc is not None:
-        return {"t": enc[0], "v": enc[1](obj)}
+    record = _RECORDS.get(t)
+    if record is not None:
+        return {"t": record[0], "v": record[1](obj)}
     name = _ENUM_NAMES.get(t)
     if name is not None:
         return {"e": name, "v": obj.value}
     raise FrameError(f"cannot encode {obj!r:.200} (type {t.__name__})")
 
 
-# check_circular off: frozen dataclasses of tuples cannot hold a cycle
-_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, check_circular=False,
-                            default=_default)
-
-
 def _tuples(x: list) -> tuple:
     return tuple([_tuples(y) if type(y) is list else y for y in x])
 
 
-def _hook(data: dict) -> Any:
+def _untagged(data: dict) -> Any:
+    """The value of a JSON object whose own values are decoded already (lists still
+    lists): a record, an enum member or a dict, else :class:`FrameError`.  The C
+    decoder's ``object_hook`` (called innermost first) and the reference's."""
     if "t" in data:
         cls = TYPES.get(data["t"])
         fields = data.get("v")
@@ -183,7 +140,65 @@ def _hook(data: dict) -> Any:
     raise FrameError(f"cannot decode {data!r:.200}")
 
 
-_DECODER = json.JSONDecoder(object_hook=_hook)
+# -- values -------------------------------------------------------------------------------------
+def to_plain(obj: Any) -> Any:
+    """``obj`` as plain JSON values (the reference encoding, walked in Python;
+    :func:`dumps` is faster)."""
+    t = type(obj)
+    if obj is None or t is str or t is int or t is bool or t is float:
+        return obj
+    if t is tuple or t is list:
+        return [to_plain(x) for x in obj]
+    if t is dict:
+        return {"d": [[to_plain(k), to_plain(v)] for k, v in obj.items()]}
+    return {key: to_plain(value) for key, value in _tagged(obj).items()}
+
+
+def from_plain(data: Any) -> Any:
+    """The inverse of :func:`to_plain` (the reference decoding, walked in Python, each
+    object innermost first as the C decoder does; :func:`loads` is faster)."""
+    value = _objects(data)
+    return _tuples(value) if type(value) is list else value
+
+
+def _objects(data: Any) -> Any:
+    """``data`` with every JSON object in it turned into its value, innermost first,
+    lists left lists: what the C decoder hands back with ``object_hook=_untagged``."""
+    t = type(data)
+    if data is None or t is str or t is int or t is bool or t is float:
+        return data
+    if t is list:
+        return [_objects(x) for x in data]
+    if t is dict:
+        return _untagged({key: _objects(value) for key, value in data.items()})
+    raise FrameError(f"cannot decode {data!r:.200}")
+
+
+# The fast path: the same JSON text as to_plain + json.dumps, but the C encoder walks
+# tuples, lists, strings and numbers itself and calls back into Python only for a
+# whitelisted dataclass or enum; decoding lets the C decoder build lists and call
+# ``_untagged`` for each JSON object (innermost first), then turns lists into tuples.
+# check_circular off: frozen dataclasses of tuples cannot hold a cycle
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, check_circular=False,
+                            default=_tagged)
+_DECODER = json.JSONDecoder(object_hook=_untagged)
+
+
+def _record_head(name: str) -> str:
+    """The text a record of type ``name`` starts with, up to its first field (what the
+    encoder writes: the templates below are spliced from it, so they cannot drift)."""
+    return _ENCODER.encode({"t": name, "v": ()})[:-2]       # less the "]}" closing it
+
+
+_ENTRY_HEAD, _COMMAND_HEAD = _record_head("Entry"), _record_head("ClientCommand")
+_APPEND_HEAD, _REPLY_HEAD = _record_head("AppendEntries"), _record_head("ClientReply")
+_REQUEST_HEAD = _record_head("ClientRequest").encode()
+_NORMAL_TEXT = _ENCODER.encode(EntryKind.NORMAL)
+# an AppendEntries's fields before and after its entries, written and read around them
+_APPEND_FIELDS = _field_names(AppendEntries)
+_BEFORE_ENTRIES = _APPEND_FIELDS[:_APPEND_FIELDS.index("entries")]
+_AFTER_ENTRIES = _APPEND_FIELDS[_APPEND_FIELDS.index("entries") + 1:]
+_APPEND_BEFORE, _APPEND_AFTER = _getter(_BEFORE_ENTRIES), _getter(_AFTER_ENTRIES)
 
 
 # A leader writes each entry three times: in its WAL record and in the AppendEntries to
@@ -202,8 +217,8 @@ def _entry_text(e: Entry) -> str:
     if (e.kind is _NORMAL and type(c) is ClientCommand and type(c.seq) is int
             and type(e.term) is int and type(e.index) is int):
         enc = _ENCODER.encode
-        return (f'{{"t":"Entry","v":[{e.term},{e.index},{{"t":"ClientCommand","v":['
-                f'{enc(c.client_id)},{c.seq},{enc(c.op)}]}},{{"e":"EntryKind","v":"normal"}}]}}')
+        return (f'{_ENTRY_HEAD}{e.term},{e.index},{_COMMAND_HEAD}'
+                f'{enc(c.client_id)},{c.seq},{enc(c.op)}]}},{_NORMAL_TEXT}]}}')
     return _ENCODER.encode(e)
 
 
@@ -232,9 +247,9 @@ def entries_text(entries) -> str:
 
 def _dumps_append(m: AppendEntries) -> str:
     # the text _ENCODER would write, with the entries spliced in from the cache
-    head = _ENCODER.encode((m.term, m.src, m.dst, m.prev_log_index, m.prev_log_term))
-    tail = _ENCODER.encode((m.leader_commit, m.read_ctx))
-    return f'{{"t":"AppendEntries","v":{head[:-1]},{entries_text(m.entries)},{tail[1:]}}}'
+    before = _ENCODER.encode(_APPEND_BEFORE(m))
+    after = _ENCODER.encode(_APPEND_AFTER(m))
+    return f'{_APPEND_HEAD}{before[1:-1]},{entries_text(m.entries)},{after[1:]}}}'
 
 
 def dumps(obj: Any) -> bytes:
@@ -255,7 +270,7 @@ def dumps_record(hard_state, first: int, entries) -> bytes:
     return f"[{_ENCODER.encode(hard_state)},{int(first)},{entries_text(entries)}]".encode()
 
 
-_APPEND_PREFIX = '{"t":"AppendEntries","v":['
+_APPEND_PREFIX = _APPEND_HEAD.encode()
 _raw_decode = _DECODER.raw_decode
 
 
@@ -264,13 +279,13 @@ def _loads_append(text: str) -> AppendEntries:
     known: it goes into the entry cache, and a follower's WAL record then holds the
     leader's text for it instead of encoding the entry again.  Strict: anything but
     the compact layout :func:`dumps` writes raises, and :func:`loads` falls back."""
-    pos = len(_APPEND_PREFIX)
-    head = []
-    for _ in range(5):
+    pos = len(_APPEND_HEAD)
+    before = []
+    for _ in _BEFORE_ENTRIES:
         value, pos = _raw_decode(text, pos)
         if text[pos] != ",":
             raise FrameError("not compact")
-        head.append(value)
+        before.append(value)
         pos += 1
     if text[pos] != "[":
         raise FrameError("not compact")
@@ -295,21 +310,21 @@ def _loads_append(text: str) -> AppendEntries:
                 raise FrameError("not compact")
         while len(cache) > ENTRY_CACHE_SIZE:
             cache.popitem(last=False)
-    if text[pos] != ",":
+    after = []
+    for _ in _AFTER_ENTRIES:
+        if text[pos] != ",":
+            raise FrameError("not compact")
+        value, pos = _raw_decode(text, pos + 1)
+        after.append(value)
+    # a list (or a dict) would need the general path's conversion: let it decode this
+    if text[pos:] != "]}" or any(type(x) in (list, dict) for x in before + after):
         raise FrameError("not compact")
-    tail, pos = _raw_decode(text, pos + 1)
-    if text[pos] != ",":
-        raise FrameError("not compact")
-    ctx, pos = _raw_decode(text, pos + 1)
-    if text[pos:] != "]}" or any(type(x) in (list, dict) for x in head) or type(tail) is not int \
-            or type(ctx) is not int:
-        raise FrameError("not compact")
-    return AppendEntries(*head, tuple(entries), tail, ctx)
+    return AppendEntries(*before, tuple(entries), *after)
 
 
 def loads(body) -> Any:
     """The value of one frame's body (``bytes`` or ``bytearray``)."""
-    if body.startswith(b'{"t":"AppendEntries","v":['):
+    if body.startswith(_APPEND_PREFIX):
         try:
             return _loads_append(body.decode())
         except (ValueError, IndexError, TypeError, KeyError):
@@ -325,17 +340,16 @@ def loads(body) -> Any:
 
 # -- frames -----------------------------------------------------------------------------------------
 _PLAIN = json.JSONDecoder()
-_REQUEST_PREFIX = b'{"t":"ClientRequest","v":['
 
 
 def request_fields(body) -> Optional[tuple]:
     """``(session, seq, op)`` of a :class:`ClientRequest` frame body in the compact
     layout :func:`dumps` writes, read without building the request (a server replaces
     its ``src``/``dst`` anyway); None when it is not that layout: use :func:`loads`."""
-    if not body.startswith(_REQUEST_PREFIX) or not body.endswith(b"]}"):
+    if not body.startswith(_REQUEST_HEAD) or not body.endswith(b"]}"):
         return None
     try:
-        v = _PLAIN.decode(body[len(_REQUEST_PREFIX) - 1:-1].decode())
+        v = _PLAIN.decode(body[len(_REQUEST_HEAD) - 1:-1].decode())
     except (ValueError, UnicodeDecodeError):
         return None
     if type(v) is not list or len(v) != 5:
@@ -348,17 +362,17 @@ def request_fields(body) -> Optional[tuple]:
     return session, seq, tuple(op)
 
 
-_REPLY_HEAD: dict = {}
+_REPLY_HEADS: dict = {}              # (src, dst) -> the reply's text up to its seq
 
 
 def encode_reply(src: str, dst: str, seq: int, ok: bool, result=None, hint=None) -> bytes:
     """``encode_frame(ClientReply(src, dst, seq, ok, result, hint))``; the frequent
     answer to a write (ok, no result, no hint) from a template."""
     if ok is True and result is None and hint is None and type(seq) is int:
-        head = _REPLY_HEAD.get((src, dst))
+        head = _REPLY_HEADS.get((src, dst))
         if head is None:
-            head = _REPLY_HEAD[(src, dst)] = \
-                f'{{"t":"ClientReply","v":[{_ENCODER.encode(src)},{_ENCODER.encode(dst)},'
+            head = _REPLY_HEADS[(src, dst)] = \
+                f"{_REPLY_HEAD}{_ENCODER.encode(src)},{_ENCODER.encode(dst)},"
         body = f"{head}{seq},true,null,null]}}".encode()
         return HEADER.pack(len(body)) + body
     return encode_frame(ClientReply(src, dst, seq, ok, result, hint))

@@ -21,7 +21,9 @@ The common surface: ``ids``, ``now`` (ms), ``timeline``, ``cluster``, ``kind``,
 where they make sense, ``trigger_election``, ``expire_timer``, ``set_loss``,
 ``set_delay``, ``set_duplication``, ``set_manual``, ``deliver``, ``drop``.  An action
 that makes no sense raises ``ValueError`` with a sentence a learner can read (the
-widget shows it); :attr:`features` says which optional ones a control has.
+widget shows it); :attr:`features` says which optional ones a control has.  What both
+kinds of cluster do the same way (the fault actions, which both clusters name alike)
+is written once, in :class:`ClusterControl`.
 """
 
 from __future__ import annotations
@@ -77,7 +79,49 @@ def _check_load(n) -> int:
     return n
 
 
-class SimControl:
+class ClusterControl:
+    """What :class:`SimControl` and :class:`ProcessControl` share: the cluster, its
+    node ids, the :class:`ClusterTimeline`, and the actions that are the cluster's own
+    methods under the same names (``SimCluster`` and ``ProcessCluster`` both have
+    ``crash``, ``restart``, ``pause``, ``resume``, ``partition`` and ``heal``).
+    A subclass gives ``kind``, ``clock``, ``features``, and ``fetch()`` and
+    ``cuts(states)``, used to refuse a heal with nothing to heal."""
+
+    def __init__(self, cluster, ids: list) -> None:
+        self.cluster = cluster
+        self.ids = ids
+        self.timeline = ClusterTimeline(self.ids)
+        self.last_write = None
+
+    def fetch(self):
+        raise NotImplementedError
+
+    def cuts(self, states: Optional[dict] = None) -> set:
+        raise NotImplementedError
+
+    # -- actions -------------------------------------------------------------------------
+    def crash(self, nid: str) -> None:
+        self.cluster.crash(nid)
+
+    def restart(self, nid: str) -> None:
+        self.cluster.restart(nid)
+
+    def pause(self, nid: str) -> None:
+        self.cluster.pause(nid)
+
+    def resume(self, nid: str) -> None:
+        self.cluster.resume(nid)
+
+    def partition(self, *groups) -> None:
+        self.cluster.partition(*[set(g) for g in groups])
+
+    def heal(self) -> None:
+        if not self.cuts(self.fetch()):
+            raise ValueError("the network has no cut links to heal")
+        self.cluster.heal()
+
+
+class SimControl(ClusterControl):
     """A :class:`SimCluster` seen through the control surface (module docstring)."""
 
     kind = "sim"
@@ -85,13 +129,10 @@ class SimControl:
     features = frozenset({"step", "replay", "elect", "network", "manual"})
 
     def __init__(self, cluster) -> None:
-        self.cluster = cluster
-        self.ids = sorted(cluster.hosts)
-        self.timeline = ClusterTimeline(self.ids)
+        super().__init__(cluster, sorted(cluster.hosts))
         self.load = ClosedLoopClients(cluster, 0, cluster.sim.random.stream("widget-load"),
                                       prefix="load", workload=writes_workload, think_ms=(10,))
         self.writes = 0
-        self.last_write = None
 
     # -- reading -----------------------------------------------------------------------
     @property
@@ -125,6 +166,7 @@ class SimControl:
         return self.cluster.manual_delivery
 
     def cuts(self, states: Optional[dict] = None) -> set:
+        """The cut links now (``states`` are not needed: the network is in this process)."""
         return self.cluster.network.cuts
 
     def log_window(self, width: int) -> tuple:
@@ -173,27 +215,7 @@ class SimControl:
     def advance(self, ms: float) -> None:
         self.cluster.run_for(ms)
 
-    # -- actions -------------------------------------------------------------------------
-    def crash(self, nid: str) -> None:
-        self.cluster.crash(nid)
-
-    def restart(self, nid: str) -> None:
-        self.cluster.restart(nid)
-
-    def pause(self, nid: str) -> None:
-        self.cluster.pause(nid)
-
-    def resume(self, nid: str) -> None:
-        self.cluster.resume(nid)
-
-    def partition(self, *groups) -> None:
-        self.cluster.partition(*[set(g) for g in groups])
-
-    def heal(self) -> None:
-        if not self.cluster.network.cuts:
-            raise ValueError("the network has no cut links to heal")
-        self.cluster.heal()
-
+    # -- actions (and those of ClusterControl) --------------------------------------------
     def trigger_election(self, nid: str) -> None:
         c = self.cluster
         if c.node(nid).alive and c.node(nid).state.value == "leader":
@@ -267,7 +289,7 @@ class ProcessWrite:
                 f"timed_out={self.timed_out}, error={self.error!r})")
 
 
-class ProcessControl:
+class ProcessControl(ClusterControl):
     """A :class:`~course_lib.net.ProcessCluster` seen through the control surface.
 
     ``now`` is wall-clock ms since the control was made.  Kills and restarts run on the
@@ -280,9 +302,7 @@ class ProcessControl:
     features = frozenset()
 
     def __init__(self, cluster, clock: Callable[[], float] = time.monotonic) -> None:
-        self.cluster = cluster
-        self.ids = list(cluster.members)
-        self.timeline = ClusterTimeline(self.ids)
+        super().__init__(cluster, list(cluster.members))
         self._clock = clock
         self._t0 = clock()
         self._states: dict = {}
@@ -374,27 +394,7 @@ class ProcessControl:
     def advance(self, ms: float) -> None:
         raise ValueError("a real cluster runs on its own clock: there is no simulated time to step")
 
-    # -- actions -------------------------------------------------------------------------
-    def crash(self, nid: str) -> None:
-        self.cluster.crash(nid)
-
-    def restart(self, nid: str) -> None:
-        self.cluster.restart(nid)
-
-    def pause(self, nid: str) -> None:
-        self.cluster.pause(nid)
-
-    def resume(self, nid: str) -> None:
-        self.cluster.resume(nid)
-
-    def partition(self, *groups) -> None:
-        self.cluster.partition(*[set(g) for g in groups])
-
-    def heal(self) -> None:
-        if not self.cuts(self.fetch()):
-            raise ValueError("the network has no cut links to heal")
-        self.cluster.heal()
-
+    # -- actions (and those of ClusterControl) --------------------------------------------
     def _nothing(self, what: str, instead: str):
         raise ValueError(f"{what} is for the simulator; on real processes {instead}")
 

@@ -31,7 +31,7 @@ raises.  What is decided, what waits and whether safety broke are the model's
 (:attr:`model`, tested without ipywidgets); the widget only draws them.  Same seed,
 same actions -> the same run (*Replay* rebuilds it from the seed box).
 
-Play runs an asyncio task on the kernel's loop (:class:`~course_lib.viz.live.LiveTask`)
+Play runs an asyncio task on the kernel's loop (:class:`~course_lib.viz.player.LivePlayer`)
 that advances simulated time by ``speed`` x the real time elapsed, redrawing at most
 ``fps`` times a second and only once the browser acknowledged the previous update
 (:class:`~course_lib.viz.frame_pacing.FramePacer`); each figure gets only the values that
@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import html
 import math
-import re
 import time
 from collections import defaultdict
 from typing import Optional
@@ -52,10 +51,10 @@ import plotly.graph_objects as go
 
 from course_lib.consensus.side_by_side import PANELS, TITLES, SideBySide, describe
 from course_lib.viz.display import view_bundle
-from course_lib.viz.frame_pacing import AckFigureWidget, FramePacer, SentState
-from course_lib.viz.live import LiveTask
+from course_lib.viz.frame_pacing import AckFigureWidget, SentState
+from course_lib.viz.player import MAX_FPS, LivePlayer, PlayerAttributes
+from course_lib.viz.ring import parse_groups, ring_layout, ring_links
 
-MAX_FPS = 10.0
 RING_SIZE = (400, 270)
 ACTION_ERRORS = (ValueError, TypeError, RuntimeError)
 PANEL_NAMES = {"chapter": "chapter", "paxos": "Paxos"}
@@ -77,18 +76,7 @@ def message_colour(kind: str) -> str:
     return "#555555"
 
 
-def parse_groups(text: str) -> list:
-    """``"n1 | n2 n3"`` -> ``[{"n1"}, {"n2", "n3"}]``."""
-    if not isinstance(text, str):
-        raise ValueError(f"partition groups are text like 'n1 | n2 n3', got {text!r}")
-    groups = [set(re.split(r"[\s,;]+", part.strip())) - {""} for part in text.split("|")]
-    groups = [g for g in groups if g]
-    if len(groups) < 2:
-        raise ValueError(f"write at least two groups separated by '|', e.g. 'n1 | n2 n3' (got {text!r})")
-    return groups
-
-
-class ConsensusWidget:
+class ConsensusWidget(PlayerAttributes):
     """A view over a :class:`SideBySide` model (see the module docstring).
 
     ``ConsensusWidget(n=3, seed=7, proposals=None, manual=False, latency_ms=(1, 20))``
@@ -99,25 +87,22 @@ class ConsensusWidget:
     def __init__(self, n: int = 3, seed: int = 7, *, proposals=None, manual: bool = False,
                  latency_ms: tuple = (1, 20), speed: float = 0.05, fps: float = MAX_FPS,
                  step_ms: float = 10.0, pacing: bool = True) -> None:
-        if not isinstance(fps, (int, float)) or isinstance(fps, bool) or not 0.5 <= fps <= MAX_FPS:
-            raise ValueError(f"fps must be 0.5 to {MAX_FPS:g} redraws per second, got {fps!r}")
         if not isinstance(step_ms, (int, float)) or isinstance(step_ms, bool) or not 0 < step_ms <= 10_000:
             raise ValueError(f"step_ms must be in (0, 10000] ms, got {step_ms!r}")
+        self._player = LivePlayer(  # validates fps
+            advance=lambda s: self.model.advance(min(s * 1000.0 * self.speed, 1000.0)),
+            draw=lambda _read: self.render(), redraw=self.render, say=self.say,
+            closed=lambda: self._closed, fps=fps, pacing=pacing)
         self.model = SideBySide(n, seed, proposals=proposals, manual=manual, latency_ms=latency_ms)
-        self.fps = float(fps)
+        self.fps = self._player.fps
         self.step_ms = float(step_ms)
-        self.pacing = bool(pacing)
         self.speed = 0.05
         self.message_text = ""
         self.frame_ms: list = []
-        self.skipped_frames = 0
         self.last_schedule: list = []
         self._closed = False
         self._quiet = False
         self._held_shown = {p: None for p in PANELS}
-        self._live = LiveTask(self._live_frame, 1.0 / self.fps,
-                              on_error=lambda e: self.say(f"playing stopped: {type(e).__name__}: {e}", ok=False))
-        self._last_frame = 0.0
         self._layout_ring()
         self._make_figures()
         self._build_controls(seed)
@@ -133,11 +118,8 @@ class ConsensusWidget:
 
     # ------------------------------------------------------------------ figures
     def _layout_ring(self) -> None:
-        ids = self.model.node_ids
-        self.ids = list(ids)
-        self._xy = {nid: (round(math.cos(math.pi / 2 - 2 * math.pi * k / len(ids)), 4),
-                          round(math.sin(math.pi / 2 - 2 * math.pi * k / len(ids)), 4))
-                    for k, nid in enumerate(ids)}
+        self.ids = list(self.model.node_ids)
+        self._xy = ring_layout(self.ids)
         self._value_colour: dict = {}
 
     def _make_figures(self) -> None:
@@ -164,7 +146,6 @@ class ConsensusWidget:
             fig.update_yaxes(visible=False, range=[-1.45, 1.35], fixedrange=True)
             self.figures[p] = AckFigureWidget(fig)
         self._sent = SentState()
-        self._pacer = FramePacer(self.fps, min_fps=min(1.0, self.fps))
         for p, fig in self.figures.items():
             self._pacer.watch(fig, lambda p=p: self._redraw_whole(p))
 
@@ -190,14 +171,11 @@ class ConsensusWidget:
         def button(label: str, width: int, **kw) -> widgets.Button:
             return widgets.Button(description=label, layout=W(width=f"{width}px"), **kw)
 
-        self.play_button = button("Play", 78, icon="play", button_style="success")
-        self.pause_button = button("Pause", 86, icon="pause")
+        self.play_button, self.pause_button = self._player.make_buttons(self.play, self.pause, (78, 86))
         self.step_button = button(f"Step {self.step_ms:g} ms", 124, icon="step-forward")
         self.speed_slider = widgets.FloatLogSlider(value=0.05, base=10, min=-3, max=0, step=0.1,
                                                    description="speed", readout_format=".3f",
                                                    style=fit, layout=W(width="240px"))
-        self.play_button.on_click(lambda _: self.play())
-        self.pause_button.on_click(lambda _: self.pause())
         self.step_button.on_click(lambda _: self.step())
         self.speed_slider.observe(lambda ch: None if self._quiet else self.set_speed(ch["new"]), "value")
         self.seed_box = widgets.IntText(value=seed, description="seed", style=fit, layout=W(width="120px"))
@@ -340,7 +318,7 @@ class ConsensusWidget:
         """``partition("n1 | n2 n3")`` or ``partition({"n1"}, {"n2", "n3"})``, both panels."""
         try:
             if len(groups) == 1 and isinstance(groups[0], str):
-                groups = parse_groups(groups[0])
+                groups = parse_groups(groups[0], example="n1 | n2 n3")
         except ValueError as error:
             return self.say(f"partition: {error}", ok=False)
         shown = " | ".join(" ".join(sorted(g)) if not isinstance(g, str) else g for g in groups)
@@ -440,45 +418,14 @@ class ConsensusWidget:
         return self._act("step", lambda: self.model.advance(ms),
                          lambda _r: f"t = {self.model.now / 1000:.3f} s")
 
-    @property
-    def running(self) -> bool:
-        return self._live.running
-
     def play(self) -> bool:
         """Start the live task on the running asyncio loop (Pause stops it)."""
-        if self._closed:
-            return self.say("this widget is closed", ok=False)
-        if self.running:
-            return self.say("already playing")
-        self._last_frame = time.perf_counter()
-        if not self._live.start():
-            return self.say("Play needs a running event loop (a Jupyter kernel); use step()", ok=False)
-        self._show_playing(True)
-        return self.say(f"playing at {self.speed:.3g}x"
-                        + (" (you are the network: time runs, nothing arrives by itself)" if self.model.manual else ""))
+        return self._player.play(
+            f"playing at {self.speed:.3g}x"
+            + (" (you are the network: time runs, nothing arrives by itself)" if self.model.manual else ""))
 
     def pause(self) -> bool:
-        if not self.running:
-            return self.say("not playing", ok=False)
-        self._live.stop()
-        self._show_playing(False)
-        self.say("paused")
-        self.render()
-        return True
-
-    def _show_playing(self, playing: bool) -> None:
-        self.play_button.button_style = "" if playing else "success"
-        self.pause_button.button_style = "warning" if playing else ""
-
-    def _live_frame(self) -> None:
-        now = time.perf_counter()
-        self.model.advance(min((now - self._last_frame) * 1000.0 * self.speed, 1000.0))
-        self._last_frame = now
-        if self.pacing and not self._pacer.ready():
-            self.skipped_frames += 1
-            return
-        self.render()
-        self._live.interval = self._pacer.interval if self.pacing else 1.0 / self.fps
+        return self._player.pause("paused")
 
     def replay(self) -> bool:
         """Rebuild both runs from the seed box and re-apply every action at its time."""
@@ -549,17 +496,7 @@ class ConsensusWidget:
         m = self.model
         xy, ids = self._xy, self.ids
         decided = m.decided(panel)
-        cuts = m.cuts()
-        link_x, link_y, cut_x, cut_y = [], [], [], []
-        for i, a in enumerate(ids):
-            for b in ids[i + 1:]:
-                (ax, ay), (bx, by) = xy[a], xy[b]
-                if (a, b) in cuts or (b, a) in cuts:
-                    cut_x += [ax, bx, None]
-                    cut_y += [ay, by, None]
-                else:
-                    link_x += [ax, bx, None]
-                    link_y += [ay, by, None]
+        link_x, link_y, cut_x, cut_y = ring_links(ids, xy, m.cuts())
         held = {h.id: h for h in m.held(panel)}
         per_link: dict = defaultdict(int)
         mx, my, mc, mh = [], [], [], []
@@ -635,7 +572,7 @@ class ConsensusWidget:
     # ------------------------------------------------------------------ tear-down
     def close(self) -> None:
         """Stop the live task and close the view."""
-        self._live.stop()
+        self._player.stop()
         self._closed = True
         for child in (*self.figures.values(), self._controls, self.message, self.status, self.view):
             child.close()

@@ -18,7 +18,7 @@ chosen rule's threshold, ``for`` duration, clear level and ``keep_firing_for``;
 a node that is down, a clear level above the threshold) shows a message in the widget
 and returns False; it never raises.
 
-Play runs an asyncio task on the kernel's loop (:class:`~course_lib.viz.live.LiveTask`)
+Play runs an asyncio task on the kernel's loop (:class:`~course_lib.viz.player.LivePlayer`)
 that advances ``speed`` simulated seconds per real second, in whole evaluation steps,
 and redraws at most ``fps`` times a second -- only what changed, and only once the
 browser acknowledged the previous update (:mod:`course_lib.viz.frame_pacing`).  Pause
@@ -38,8 +38,8 @@ from plotly.subplots import make_subplots
 from course_lib.monitor import Dashboard, Health, IncidentKind
 from course_lib.monitor.dashboard import FAULT_DEFAULTS, AlertState
 from course_lib.viz.display import view_bundle
-from course_lib.viz.frame_pacing import AckFigureWidget, FramePacer, SentState
-from course_lib.viz.live import LiveTask
+from course_lib.viz.frame_pacing import AckFigureWidget, SentState
+from course_lib.viz.player import LivePlayer, PlayerAttributes
 
 COLOURS = ("#3b7dd8", "#e8743b", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#bcbd22", "#7f7f7f", "#1f77b4", "#ff7f0e", "#d62728")
@@ -52,7 +52,6 @@ FAULTS = (("slow node (4x latency)", IncidentKind.SLOW.value),
           ("crash", IncidentKind.CRASH.value))
 HEALTH_COLOURS = {Health.UP: "#2a7a2a", Health.SUSPECTED: "#d08000", Health.DOWN: "#c0392b"}
 STATE_COLOURS = {AlertState.PENDING: "#d08000", AlertState.FIRING: "#c0392b"}
-MAX_FPS = 10.0
 MAX_STEP_S = 30.0          # at most this much virtual time per live frame
 
 
@@ -60,7 +59,7 @@ def _fmt(value, digits: int = 0, scale: float = 1.0, unit: str = "") -> str:
     return "–" if value is None else f"{value * scale:.{digits}f}{unit}"
 
 
-class MonitorWidget:
+class MonitorWidget(PlayerAttributes):
     """A live dashboard over ``dashboard`` (default: ``Dashboard(seed)``); see the
     module docstring."""
 
@@ -68,23 +67,21 @@ class MonitorWidget:
                  speed: float = 5.0, fps: float = 5.0, view_s: float = 180.0) -> None:
         if dashboard is not None and not isinstance(dashboard, Dashboard):
             raise ValueError(f"dashboard must be a course_lib.monitor.Dashboard, got {dashboard!r}")
-        if not isinstance(fps, (int, float)) or not 0.5 <= fps <= MAX_FPS:
-            raise ValueError(f"fps must be 0.5 to {MAX_FPS:g} redraws per second, got {fps!r}")
+        self._player = LivePlayer(  # validates fps
+            advance=self._advance_live, draw=lambda _read: self.render(), redraw=self.render,
+            say=self.say, closed=lambda: self._closed, fps=fps, hint="use Step",
+            on_error=lambda e: self.say(f"live updates stopped: {e}", ok=False))
         if not isinstance(speed, (int, float)) or not 1 <= speed <= 60:
             raise ValueError(f"speed must be 1 to 60 simulated seconds per second, got {speed!r}")
         if not isinstance(view_s, (int, float)) or not 30 <= view_s <= 3600:
             raise ValueError(f"view_s must be 30 to 3600 s, got {view_s!r}")
         self.dashboard = dashboard if dashboard is not None else Dashboard(seed)
-        self.fps, self.speed, self.view_s = float(fps), float(speed), float(view_s)
+        self.fps, self.speed, self.view_s = self._player.fps, float(speed), float(view_s)
         self.message_text = ""
         self.frame_ms: deque[float] = deque(maxlen=200)
-        self.skipped_frames = 0
         self._closed = False
-        self._budget = 0.0
-        self._last_frame = 0.0
+        self._budget = 0.0                # simulated seconds owed to the run, less than a step
         self._html_sent: dict = {}
-        self._live = LiveTask(self._live_frame, 1.0 / self.fps,
-                              on_error=lambda e: self.say(f"live updates stopped: {e}", ok=False))
         self._build_figure()
         self._build_controls()
         self.view = widgets.VBox([self.status, self._controls, self.message, self.figure,
@@ -122,7 +119,6 @@ class MonitorWidget:
         self.figure = AckFigureWidget(base)
         self._index = {key: i for i, key in enumerate(self._keys)}
         self._sent = SentState()
-        self._pacer = FramePacer(self.fps, min_fps=1.0)
         self._pacer.watch(self.figure, self._redraw_whole)
 
     def _redraw_whole(self) -> None:
@@ -135,12 +131,9 @@ class MonitorWidget:
         d = self.dashboard
         button = lambda text, style="", icon="": widgets.Button(
             description=text, button_style=style, icon=icon, layout=widgets.Layout(width="auto"))
-        self.play_button = button("Play", "success", "play")
-        self.pause_button = button("Pause", "", "pause")
+        self.play_button, self.pause_button = self._player.make_buttons(self.play, self.pause)
         self.step_button = button("Step 1 s")
         self.step10_button = button("Step 10 s")
-        self.play_button.on_click(lambda _: self.play())
-        self.pause_button.on_click(lambda _: self.pause())
         self.step_button.on_click(lambda _: self.step(1.0))
         self.step10_button.on_click(lambda _: self.step(10.0))
         self.speed_slider = widgets.IntSlider(value=int(self.speed), min=1, max=60,
@@ -284,7 +277,7 @@ class MonitorWidget:
         except ValueError as error:
             return self.say(str(error), ok=False)
         was_playing = self.running
-        self._live.stop()
+        self._player.stop()
         self.dashboard = fresh
         self.seed_box.value = seed
         self._show_rule()
@@ -297,50 +290,23 @@ class MonitorWidget:
 
     # -- live updates ---------------------------------------------------------------------------
 
-    @property
-    def running(self) -> bool:
-        return self._live.running
-
     def play(self) -> bool:
         """Advance ``speed`` simulated seconds per second, live (asyncio task)."""
-        if self._closed:
-            return self.say("this widget is closed", ok=False)
-        if self.running:
-            return self.say("already playing")
-        self._last_frame = time.perf_counter()
-        self._budget = 0.0
-        if not self._live.start():
-            return self.say("Play needs a running event loop (a Jupyter kernel); use Step", ok=False)
-        self._show_playing(True)
-        return self.say(f"playing at {self.speed:g} simulated s per s")
+        if not self.running:
+            self._budget = 0.0
+        return self._player.play(f"playing at {self.speed:g} simulated s per s")
 
     def pause(self) -> bool:
-        if not self.running:
-            return self.say("not playing", ok=False)
-        self._live.stop()
-        self._show_playing(False)
-        self.say(f"paused at t = {self.dashboard.time:g} s")
-        self.render()
-        return True
+        return self._player.pause(f"paused at t = {self.dashboard.time:g} s")
 
-    def _show_playing(self, playing: bool) -> None:
-        self.play_button.button_style = "" if playing else "success"
-        self.pause_button.button_style = "warning" if playing else ""
-
-    def _live_frame(self) -> None:
-        now = time.perf_counter()
-        self._budget = min(self._budget + (now - self._last_frame) * self.speed, MAX_STEP_S)
-        self._last_frame = now
+    def _advance_live(self, elapsed_s: float) -> None:
+        """A live frame's model step: ``speed`` x the real time elapsed, in whole
+        evaluation steps (the rest owed to the next frame), at most ``MAX_STEP_S``."""
+        self._budget = min(self._budget + elapsed_s * self.speed, MAX_STEP_S)
         ticks = int(self._budget / self.dashboard.eval_s + 1e-9)
         if ticks:
             self._budget -= ticks * self.dashboard.eval_s
             self.dashboard.step(ticks)
-        if not self._pacer.ready():
-            self.skipped_frames += 1           # the browser is still drawing the last update
-            self._live.interval = 1.0 / self.fps
-            return
-        self.render()
-        self._live.interval = self._pacer.interval
 
     # -- drawing ------------------------------------------------------------------------------
 
@@ -458,7 +424,7 @@ class MonitorWidget:
 
     def close(self) -> None:
         """Stop the live task and close the view."""
-        self._live.stop()
+        self._player.stop()
         self._closed = True
         for child in (self.figure, self._controls, self.status, self.message, self.nodes_html,
                       self.alerts_html, self.events_html, self.logs_html, self.view):

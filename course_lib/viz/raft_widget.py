@@ -43,9 +43,10 @@ kept as data, ``Action(time, method, args)`` in :attr:`RaftClusterWidget.actions
 them at the same simulated times: a run made by clicking replays exactly (compare
 ``cluster.trace_digest()``).
 
-Play runs an asyncio task on the kernel's loop that advances simulated time by
-``speed`` x the real time elapsed and redraws at most ``fps`` (<= 10) times a second;
-Pause and :meth:`close` stop it.  Nothing runs by itself when a cell executes.
+Play runs an asyncio task on the kernel's loop (:class:`~course_lib.viz.player.LivePlayer`)
+that advances simulated time by ``speed`` x the real time elapsed and redraws at most
+``fps`` (<= 10) times a second; Pause and :meth:`close` stop it.  Nothing runs by
+itself when a cell executes.
 
 **Keeping the browser fluid.**  plotly.js redraws a whole figure on every update, and
 in a 2-core browser one redraw of a figure holding all three pictures took longer than
@@ -57,7 +58,7 @@ the frame interval: updates queued, clicks waited behind them for seconds.  So:
   redrawn at most every ``TIMELINE_PERIOD`` s unless a term, leader or fault appears;
 - ack-based pacing (:class:`~course_lib.viz.frame_pacing.FramePacer`): a live frame
   draws only once the browser has answered the previous update, and the next frame
-  waits twice the time the browser took (between ``fps`` and ``MIN_FPS`` frames per
+  waits twice the time the browser took (between ``fps`` and one frame per
   second); the model keeps running while frames are skipped (:attr:`skipped_frames`).
   ``pacing=False`` sends every frame at ``fps`` (the benchmark's baseline);
 - an action's message is sent before its redraw, so a click shows at once.
@@ -65,9 +66,8 @@ the frame interval: updates queued, clicks waited behind them for seconds.  So:
 
 from __future__ import annotations
 
+import asyncio
 import html
-import math
-import re
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -77,8 +77,9 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 
 from course_lib.viz.display import view_bundle
-from course_lib.viz.frame_pacing import AckFigureWidget, FramePacer, SentState
-from course_lib.viz.live import LiveTask
+from course_lib.viz.frame_pacing import AckFigureWidget, SentState
+from course_lib.viz.player import MAX_FPS, LivePlayer, PlayerAttributes
+from course_lib.viz.ring import parse_groups, ring_layout, ring_links
 from course_lib.raft import (
     AppendEntries, AppendEntriesResponse, InstallSnapshot,
     InstallSnapshotResponse, RaftError, RequestVote, RequestVoteResponse, SimCluster,
@@ -87,8 +88,6 @@ from course_lib.raft import (
 from course_lib.raft.control import SimControl, control_for, describe_message
 from course_lib.raft.timeline import FAULT_KINDS
 
-MAX_FPS = 10.0
-MIN_FPS = 1.0                    # pacing never waits longer than 1 s between frames
 TIMELINE_PERIOD = 1.0            # s between timeline redraws while playing (unless news)
 FIGURE_NAMES = ("ring", "logs", "timeline")
 RING_SIZE, LOGS_SIZE, TIMELINE_SIZE = (380, 300), (560, 300), (580, 185)
@@ -152,19 +151,7 @@ def message_kind(msg: Any) -> str:
     return "client"
 
 
-def parse_groups(text: str) -> list:
-    """``"n1 n2 | n3 n4 n5"`` -> ``[{"n1", "n2"}, {"n3", "n4", "n5"}]``."""
-    if not isinstance(text, str):
-        raise ValueError(f"partition groups must be text like 'n1 n2 | n3 n4 n5', got {text!r}")
-    groups = [set(re.split(r"[\s,;]+", part.strip())) - {""} for part in text.split("|")]
-    groups = [g for g in groups if g]
-    if len(groups) < 2:
-        raise ValueError(f"write at least two groups separated by '|', e.g. 'n1 n2 | n3 n4 n5' "
-                         f"(got {text!r})")
-    return groups
-
-
-class RaftClusterWidget:
+class RaftClusterWidget(PlayerAttributes):
     """A view over a Raft cluster (see the module docstring).
 
     ``RaftClusterWidget(n=5, seed=1, **cluster_options)`` builds
@@ -177,8 +164,10 @@ class RaftClusterWidget:
     def __init__(self, n=5, seed: int = 1, *, speed: float = 0.2, fps: float = MAX_FPS,
                  step_ms: float = 20.0, window_ms: float = 10_000.0, log_window: int = 24,
                  pacing: bool = True, **cluster_options) -> None:
-        if not isinstance(fps, (int, float)) or not 0.5 <= fps <= MAX_FPS:
-            raise ValueError(f"fps must be 0.5 to {MAX_FPS:g} redraws per second, got {fps!r}")
+        self._player = LivePlayer(  # validates fps
+            advance=self._advance_live, draw=lambda fetched: self.render(live=True, fetched=fetched),
+            redraw=self.render, skipped=self._skipped_frame, say=self.say,
+            closed=lambda: self._closed, fps=fps, pacing=pacing)
         if not isinstance(step_ms, (int, float)) or not 0 < step_ms <= 10_000:
             raise ValueError(f"step_ms must be in (0, 10000] ms, got {step_ms!r}")
         if not isinstance(log_window, int) or not 4 <= log_window <= 200:
@@ -189,21 +178,15 @@ class RaftClusterWidget:
                              f"{sorted(cluster_options)}")
         self.n = n if given is None else None
         self.cluster_options = dict(cluster_options)
-        self.fps = float(fps)
+        self.fps = self._player.fps
         self.step_ms = float(step_ms)
         self.window_ms = float(window_ms)
         self.log_window = log_window
         self.speed = 0.2
         self.message_text = ""
         self.frame_ms: deque = deque(maxlen=500)
-        self.pacing = bool(pacing)
-        self.skipped_frames = 0                     # live frames not drawn: the browser lagged
         self._timeline_at = 0.0                     # perf_counter of the last timeline redraw
         self._timeline_news = None
-        self._live = LiveTask(self._live_frame, 1.0 / self.fps,
-                              on_error=lambda e: self.say(
-                                  f"playing stopped: {type(e).__name__}: {e}", ok=False))
-        self._last_frame = 0.0
         self._closed = False
         # validates n, seed and the options
         self.control = control_for(given) if given is not None else SimControl(self._build(seed))
@@ -261,9 +244,7 @@ class RaftClusterWidget:
         self._shown_events = -1
         self._held_shown = None
         self.ids = list(self.control.ids)
-        self._xy = {nid: (math.cos(math.pi / 2 - 2 * math.pi * k / len(self.ids)),
-                          math.sin(math.pi / 2 - 2 * math.pi * k / len(self.ids)))
-                    for k, nid in enumerate(self.ids)}
+        self._xy = ring_layout(self.ids)
 
     # ------------------------------------------------------------------ figure
     def _make_figures(self) -> None:
@@ -357,7 +338,6 @@ class RaftClusterWidget:
         self.figure = self.figures["ring"]
         self.figures["ring"].data[keys["servers"][1]].on_click(self._on_ring_click)
         self._sent = SentState()
-        self._pacer = FramePacer(self.fps, min_fps=min(MIN_FPS, self.fps))
         for name, fig in self.figures.items():
             self._pacer.watch(fig, lambda name=name: self._redraw_whole(name))
 
@@ -382,15 +362,12 @@ class RaftClusterWidget:
         def button(label: str, width: int, **kw) -> widgets.Button:
             return widgets.Button(description=label, layout=W(width=f"{width}px"), **kw)
 
-        self.play_button = button("Play", 78, icon="play", button_style="success")
-        self.pause_button = button("Pause", 86, icon="pause")
+        self.play_button, self.pause_button = self._player.make_buttons(self.play, self.pause, (78, 86))
         self.step_button = button(f"Step {self.step_ms:g} ms", 124, icon="step-forward")
         self.speed_slider = widgets.FloatLogSlider(value=0.2, base=10, min=-2, max=1, step=0.1,
                                                    description="speed", readout_format=".2f",
                                                    style=fit, layout=W(width="250px"))
         self.refresh_button = button("Refresh", 90, icon="refresh", tooltip="poll the nodes and redraw")
-        self.play_button.on_click(lambda _: self.play())
-        self.pause_button.on_click(lambda _: self.pause())
         self.step_button.on_click(lambda _: self.step())
         self.refresh_button.on_click(lambda _: self.refresh())
         self.speed_slider.observe(lambda ch: self.set_speed(ch["new"]), "value")
@@ -728,66 +705,28 @@ class RaftClusterWidget:
             return 0.0
         return self.render()
 
-    @property
-    def running(self) -> bool:
-        return self._live.running
-
     def play(self) -> bool:
         """Start the live task on the running asyncio loop (Pause stops it)."""
-        if self._closed:
-            return self.say("this widget is closed", ok=False)
-        if self.running:
-            return self.say("already playing")
-        self._last_frame = time.perf_counter()
-        self._live.interval = 1.0 / self.fps
-        if not self._live.start():
-            return self.say("Play needs a running event loop (a Jupyter kernel); use step()", ok=False)
-        self._show_playing(True)
-        if not self.simulated:
-            return self.say("live: polling the nodes")
-        return self.say(f"playing at {self.speed:.2g}x")
+        return self._player.play("live: polling the nodes" if not self.simulated
+                                 else f"playing at {self.speed:.2g}x")
 
     def pause(self) -> bool:
         """Stop the live task; the cluster stays where it is (and is drawn as it is)."""
-        if not self.running:
-            return self.say("not playing", ok=False)
-        self._live.stop()
-        self._show_playing(False)
-        self.say("paused")             # first, so the browser shows it before the redraw
-        self.render()
-        return True
+        return self._player.pause("paused")
 
-    def _show_playing(self, playing: bool) -> None:
-        self.play_button.button_style = "" if playing else "success"
-        self.pause_button.button_style = "warning" if playing else ""
-
-    def _live_frame(self):
+    def _advance_live(self, elapsed_s: float):
+        """A live frame's model step: ``speed`` x the real time elapsed, at most 1 s of
+        simulated time (a stalled kernel catches up gently); a real cluster is polled
+        off the kernel's loop instead (an awaitable of what the nodes answered)."""
         if not self.simulated:
-            return self._live_poll()
-        now = time.perf_counter()
-        # at most 1 s of simulated time per frame, so a stalled kernel catches up gently
-        self.advance(min((now - self._last_frame) * 1000.0 * self.speed, 1000.0))
-        self._last_frame = now
-        self._paced_render(None)
+            return asyncio.get_running_loop().run_in_executor(None, self.control.fetch)
+        self.advance(min(elapsed_s * 1000.0 * self.speed, 1000.0))
+        return None
 
-    async def _live_poll(self) -> None:
-        """A real cluster's frame: poll the nodes off the kernel's loop, then draw."""
-        import asyncio
+    def _skipped_frame(self, fetched) -> None:
+        if fetched is not None:        # what was polled still goes into the timeline
+            self.control.poll(fetched)
 
-        fetched = await asyncio.get_running_loop().run_in_executor(None, self.control.fetch)
-        if not self._closed:
-            self._paced_render(fetched)
-
-    def _paced_render(self, fetched) -> None:
-        pacer = self._pacer
-        if self.pacing and not pacer.ready():
-            self.skipped_frames += 1   # the browser is still drawing the last update
-            if fetched is not None:    # what was polled still goes into the timeline
-                self.control.poll(fetched)
-            self._live.interval = 1.0 / self.fps
-            return
-        self.render(live=True, fetched=fetched)
-        self._live.interval = pacer.interval if self.pacing else 1.0 / self.fps
 
     # ------------------------------------------------------------------ replay
     def replay(self) -> bool:
@@ -931,17 +870,7 @@ class RaftClusterWidget:
                          f"{last}, snapshot {s['snapshot_index']}"
                          f"{'' if s.get('member', True) else ' (not a member)'}"
                          f"{'' if s.get('pid') is None else ', pid ' + str(s['pid'])}")
-        cuts = control.cuts(states)
-        cut_x, cut_y, link_x, link_y = [], [], [], []
-        for i, a in enumerate(ids):
-            for b in ids[i + 1:]:
-                (ax, ay), (bx, by) = xy[a], xy[b]
-                if (a, b) in cuts or (b, a) in cuts:
-                    cut_x += [ax, bx, None]
-                    cut_y += [ay, by, None]
-                else:
-                    link_x += [ax, bx, None]
-                    link_y += [ay, by, None]
+        link_x, link_y, cut_x, cut_y = ring_links(ids, xy, control.cuts(states))
         dots = {k: ([], [], []) for k in MESSAGE_KINDS}
         for m in control.in_flight():
             s_xy = xy.get(m.src, CLIENT_POS)
@@ -1060,7 +989,7 @@ class RaftClusterWidget:
     def close(self) -> None:
         """Stop the live task (and a real cluster's load and writer threads) and close
         the view.  The cluster itself is left as it is: stop a ProcessCluster yourself."""
-        self._live.stop()
+        self._player.stop()
         self._closed = True
         self.control.close()
         for child in (*self.figures.values(), self._controls, self.message, self.status,
