@@ -36,7 +36,7 @@ def fails(check, *args, match: str, **kwargs) -> str:
 def test_ex5_solutions_pass(s5):
     passes("1", ex5.consistency_testing, s5["is_linearizable"], seeds=range(50))
     passes("2", ex5.fault_tolerance_testing, s5["fault_tolerance_test"], seeds=range(2))
-    passes("3", ex5.performance_testing, s5["performance_summary"], seeds=range(5))
+    passes("3", ex5.performance_testing, s5["performance_summary"], s5["open_loop"], seeds=range(5))
     passes("4", ex5.stress_testing, s5["find_knee"])
     passes("5", ex5.fault_injection, s5["FaultInjector"], seeds=(1, 2))
 
@@ -64,15 +64,6 @@ def test_a_fault_tolerance_test_that_never_fails_is_rejected(s5):
     def lenient(store, workload, seed):
         return True, s5["fault_tolerance_test"](store, workload, seed)[1]
     fails(ex5.fault_tolerance_testing, lenient, match="passed a known-bad store")
-
-
-def test_nearest_rank_percentiles_are_rejected(s5):
-    def nearest(history, duration):
-        s = s5["performance_summary"](history, duration)
-        xs = sorted(op.ret - op.call for op in history if op.ret is not None)
-        return ex5.PerfSummary(xs[len(xs) // 2], s.p90, s.p99, s.max, s.throughput,
-                               s.completed, s.unknown)
-    fails(ex5.performance_testing, nearest, match="p50 should be")
 
 
 def test_a_full_scan_for_the_knee_is_rejected(s5):

@@ -9,8 +9,12 @@ on seeded inputs whose right answer is known, and every failure names the seed.
 2. :func:`fault_tolerance_testing` — ``fault_tolerance_test(store, workload, seed)``: a
    workload under a nemesis (clients crash: unknown outcomes), checked; it must pass the
    correct stores and catch the known-bad ``StaleRegister`` and ``LossyKV``.
-3. :func:`performance_testing` — ``performance_summary(history, duration)``: latency
-   percentiles and throughput, compared with exact values on seeded recorded runs.
+3. :func:`performance_testing` — ``performance_summary(history, duration)``: exact latency
+   percentiles and throughput of recorded runs; then ``open_loop(service, rate_per_s,
+   duration_ms, seed)``: an open-loop load generator on :class:`StallingService` (a
+   seeded service that freezes once) that keeps its Poisson schedule through the freeze
+   and measures from the scheduled time, so it does not hide the freeze the way
+   :func:`closed_loop` does (coordinated omission).
 4. :func:`stress_testing` — ``find_knee(service, slo_p99_ms)`` on :class:`SimulatedService`
    (a closed-loop queue with a known capacity): the highest concurrency meeting the SLO,
    within a tolerance of the true knee, found by a ramp rather than a full scan.
