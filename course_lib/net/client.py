@@ -6,7 +6,10 @@ believed to lead; a :class:`~course_lib.raft.client.ClientReply` back.  On "not 
 it follows the hint; on silence for ``retry_ms`` (a paused or cut-off server) it tries
 another — always with the same ``seq``, so the servers' sessions apply the command at
 most once.  After ``timeout_ms`` it gives up: :class:`ClientTimeout`, and the history
-records the operation with ``ret=None`` (outcome unknown).
+records the operation with ``ret=None`` (outcome unknown).  When a server does not
+answer and the cluster reports a node whose core raised, it gives up at once with the
+:class:`NodeCrashed` (recorded the same way): a bug to read in that
+node's traceback, not a timeout to wait for.
 
 Every session name carries a random token, so a new client object never collides with
 an old one's sessions left in a restarted cluster's state machine.
@@ -25,6 +28,11 @@ from ..check.history import Operation
 from ..raft.client import ClientReply, ClientRequest, ClientTimeout
 from ..raft.kv import validate_op
 from . import codec
+
+
+class NodeCrashed(RuntimeError):
+    """A node process that had started exited by itself with an error: its core or its
+    driver raised (the message holds the node's traceback tail and its log's path)."""
 
 
 class NetClient:
@@ -71,7 +79,7 @@ class NetClient:
             call = time.time()
             try:
                 result = self._attempts(op, self.seq, time.monotonic() + timeout_ms / 1000)
-            except ClientTimeout:
+            except (ClientTimeout, NodeCrashed):
                 self.cluster._record(Operation(self.client_id, op, call, None, None))
                 raise
             self.cluster._record(Operation(self.client_id, op, call, result, max(call, time.time())))
@@ -115,6 +123,9 @@ class NetClient:
                 self._drop(target)                   # silence, refused, reset: try another
                 self.leader_guess = None
                 last = target
+                crashed = getattr(self.cluster, "raise_for_crashed", None)
+                if crashed is not None:
+                    crashed()                        # a core that raised: say so, now
                 continue
             if reply.ok:
                 return reply.result

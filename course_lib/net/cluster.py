@@ -28,6 +28,22 @@ change; :meth:`ProcessCluster.remove_server` has the leader propose the removal 
 itself too: it steps down once it is committed) and then stops the removed process.
 Both return once the change is committed, and update :attr:`members`.
 
+Another core: ``ProcessCluster(3, data_dir=..., core_class=MyRaftNode,
+kv_factory=...)`` runs a class with :class:`~course_lib.raft.RaftNode`'s host interface
+(exercise 2's learner-written node, often defined in a notebook cell, so in
+``__main__``, which a fresh ``python -m course_lib.net.node`` cannot import) in every
+node process.  The classes travel by value: the cluster pickles them with
+``cloudpickle`` at construction (a class that is not one, or cannot be pickled, is a
+``ValueError`` there), writes the pickle to ``data_dir/core.pickle`` and passes its path
+with ``--core``.  ``read_mode`` (SimCluster's) defaults to ``"read_index"`` for the
+course's core and ``"log"`` for another (the lab's base serves reads through the log).
+Left ``None``, nothing is pickled and every command is exactly the default one.
+
+A node whose core (or driver) raised exits with its traceback in ``data_dir/<id>.log``
+(:func:`.node.fatal`): :meth:`ProcessCluster.start`, :meth:`wait_for_leader` and a
+client operation then raise :class:`NodeCrashed` at once with that traceback's tail and
+the log's path, instead of waiting for a timeout.
+
 Bad input raises ``ValueError`` naming the problem (unknown node id, a port already in
 use, a corrupt data dir, a node already down); no method ever deletes data.
 """
@@ -52,9 +68,18 @@ from typing import Iterable, Optional
 
 from ..raft.client import ClientTimeout
 from . import codec
-from .client import NetClient
+from .client import NetClient, NodeCrashed
 
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+CORE_FILE = "core.pickle"           # in data_dir: another core, for the nodes (--core)
+# Modules sent by value with a core instead of imported by each node: the lab's plumbing
+# (exercise 2's RaftBase, LearnerKV) lives in the grading package, whose import (it reads
+# notebooks: nbformat, jsonschema, and the whole suite) costs a node process a second of
+# CPU — ten on a busy machine, measured — for a few hundred lines it needs.
+BY_VALUE = ("course_lib.grading.",)
+# what a core class needs for RaftDriver to host it (RaftNode's host interface)
+CORE_METHODS = ("tick", "step", "propose", "propose_many", "propose_conf_change",
+                "has_ready", "ready", "advance", "compact")
 _ROOT = str(Path(__file__).resolve().parents[2])          # the folder holding course_lib
 _LIVE: "weakref.WeakSet[ProcessCluster]" = weakref.WeakSet()
 
@@ -63,6 +88,118 @@ _LIVE: "weakref.WeakSet[ProcessCluster]" = weakref.WeakSet()
 def _stop_all() -> None:
     for c in list(_LIVE):
         c.stop()
+
+
+def pickle_core(core_class, kv_factory) -> bytes:
+    """``{"core_class", "kv_factory", "sources"}`` pickled for :mod:`.node` ``--core``;
+    ``ValueError`` naming the problem for what is not a core class or cannot be pickled.
+
+    cloudpickle sends classes and functions defined in a notebook or a function by
+    value, and those of importable modules by reference (the node imports them) —
+    except the modules under :data:`BY_VALUE`, sent by value too.  ``sources``:
+    :func:`cell_sources`."""
+    if core_class is not None:
+        if not isinstance(core_class, type):
+            raise ValueError(f"core_class must be a class with RaftNode's host interface (e.g. "
+                             f"a subclass of course_lib.grading.ex2.RaftBase), got {core_class!r:.100}")
+        missing = [m for m in CORE_METHODS if not callable(getattr(core_class, m, None))]
+        if missing:
+            raise ValueError(f"core_class {core_class.__qualname__} lacks {', '.join(missing)}: "
+                             f"a core needs RaftNode's host interface ({', '.join(CORE_METHODS)})")
+    if kv_factory is not None and not callable(kv_factory):
+        raise ValueError(f"kv_factory must be a callable that returns a state machine, got "
+                         f"{kv_factory!r:.100}")
+    try:
+        import cloudpickle
+    except ImportError:
+        raise ValueError("core_class / kv_factory need cloudpickle (pip install "
+                         "cloudpickle==3.1.2, see requirements.txt)") from None
+    classes, functions = _reachable(core_class, kv_factory)
+    by_value = sorted({sys.modules[m] for m in {x.__module__ for x in classes | functions}
+                       if m.startswith(BY_VALUE) and m in sys.modules}, key=lambda m: m.__name__)
+    try:
+        for module in by_value:
+            cloudpickle.register_pickle_by_value(module)
+        try:
+            return cloudpickle.dumps({"core_class": core_class, "kv_factory": kv_factory,
+                                      "sources": cell_sources(functions)})
+        finally:
+            for module in by_value:
+                cloudpickle.unregister_pickle_by_value(module)
+    except Exception as e:
+        what = " and ".join(f"{name} {obj!r:.80}" for name, obj in
+                            (("core_class", core_class), ("kv_factory", kv_factory)) if obj is not None)
+        raise ValueError(f"cannot send {what} to the node processes: cloudpickle cannot pickle "
+                         f"it ({type(e).__name__}: {e})") from None
+
+
+def _reachable(*objs) -> tuple:
+    """``(classes, functions)`` reachable from ``objs``: classes along their MRO, their
+    methods, the classes and functions those use (module globals), a callable object's
+    class and attributes (a factory's) — three levels deep."""
+    import types
+
+    classes: set = set()
+    functions: set = set()
+    seen: set = set()
+
+    def names(code) -> set:
+        out = set(code.co_names)
+        for c in code.co_consts:
+            if isinstance(c, types.CodeType):
+                out |= names(c)
+        return out
+
+    def function(x, depth: int = 0) -> None:
+        if isinstance(x, (staticmethod, classmethod)):
+            x = x.__func__
+        if isinstance(x, property):
+            for f in (x.fget, x.fset, x.fdel):
+                function(f, depth)
+        elif isinstance(x, types.FunctionType) and x not in functions:
+            functions.add(x)
+            for name in names(x.__code__):           # the classes and functions it uses
+                g = x.__globals__.get(name)
+                if isinstance(g, (type, types.FunctionType)):
+                    visit(g, depth + 1)
+
+    def visit(x, depth: int = 0) -> None:
+        if x is None or id(x) in seen or depth > 3:
+            return
+        seen.add(id(x))
+        if isinstance(x, type):
+            for cls in x.__mro__:
+                classes.add(cls)
+                for v in list(vars(cls).values()):
+                    function(v, depth)
+            return
+        function(x, depth)
+        if not isinstance(x, types.FunctionType):
+            visit(type(x), depth + 1)
+        for v in list(getattr(x, "__dict__", {}).values()):
+            if isinstance(v, type) or callable(v):
+                visit(v, depth + 1)
+
+    for obj in objs:
+        visit(obj)
+    return classes, functions
+
+
+def cell_sources(functions) -> dict:
+    """``{filename: linecache entry}`` for the code of ``functions`` whose file is not on
+    disk: a notebook cell's, which IPython keeps in :mod:`linecache` only.  Sent with the
+    pickle, so that a node's traceback shows the lines of a class defined in a notebook."""
+    import linecache
+
+    out: dict = {}
+    for f in functions:
+        filename = f.__code__.co_filename
+        if filename in out or os.path.exists(filename):
+            continue
+        entry = linecache.cache.get(filename)
+        if entry is not None and len(entry) == 4 and entry[2]:
+            out[filename] = (entry[0], None, list(entry[2]), entry[3])
+    return out
 
 
 def port_free(host: str, port: int) -> bool:
@@ -97,7 +234,8 @@ class ProcessCluster:
                  election_timeout_ms: tuple = (300, 600), heartbeat_ms: float = 50,
                  fsync: bool = True, snapshot_threshold: Optional[int] = 1000,
                  client_retry_ms: float = 500, client_timeout_ms: float = 5000,
-                 start_timeout_s: float = 15) -> None:
+                 start_timeout_s: float = 15, core_class=None, kv_factory=None,
+                 read_mode: Optional[str] = None) -> None:
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ValueError(f"cluster size must be an int >= 1, got {n!r}")
         if data_dir is None:
@@ -109,6 +247,17 @@ class ProcessCluster:
         if not (0 < heartbeat_ms < lo <= hi):
             raise ValueError(f"need 0 < heartbeat_ms < election lo <= hi, got {heartbeat_ms}, "
                              f"{election_timeout_ms}")
+        if read_mode is None:
+            read_mode = "read_index" if core_class is None else "log"
+        if read_mode not in ("read_index", "log"):
+            raise ValueError(f"read_mode must be 'read_index' or 'log', got {read_mode!r}")
+        self.read_mode = read_mode
+        self.core_class = core_class
+        self.kv_factory = kv_factory
+        # pickled now, so a class that cannot travel fails here, not in the children
+        self._core_pickle: Optional[bytes] = (
+            None if core_class is None and kv_factory is None else pickle_core(core_class, kv_factory))
+        self._core_written = False
         self.members: tuple = tuple(f"n{i}" for i in range(1, n + 1))
         self.host = host
         if base_port is None:
@@ -142,6 +291,7 @@ class ProcessCluster:
         self._forker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="raft-forker")
         self.started = False
         self.torn: dict = {}                 # node -> torn WAL tail truncated at its last start
+        self._started_pids: set = set()      # processes that printed their ready line
         _LIVE.add(self)
 
     # -- checks ------------------------------------------------------------------------------
@@ -175,13 +325,30 @@ class ProcessCluster:
         cmd += ["--voters", ",".join(boot)] if boot else ["--join"]
         if not self.fsync:
             cmd.append("--no-fsync")
+        if self._core_pickle is not None:
+            cmd += ["--core", str(self.data_dir / CORE_FILE)]
+        if self.read_mode != "read_index":
+            cmd += ["--read-mode", self.read_mode]
         return cmd
+
+    def _write_core(self) -> None:
+        """Write the pickled core for the nodes, once.  Loading it in a node is safe: this
+        process wrote it, for its own children, in its own data dir; it never comes from
+        the network (frames are JSON of whitelisted types, :mod:`.codec`)."""
+        if self._core_pickle is None or self._core_written:
+            return
+        path = self.data_dir / CORE_FILE
+        tmp = path.with_name(CORE_FILE + ".tmp")
+        tmp.write_bytes(self._core_pickle)
+        os.replace(tmp, path)
+        self._core_written = True
 
     def _spawn(self, nid: str) -> subprocess.Popen:
         port = self.ports[nid]
         if not port_free(self.host, port):
             raise ValueError(f"port {port} (for node {nid}) is already in use on {self.host}")
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._write_core()
         env = dict(os.environ)
         env["PYTHONPATH"] = _ROOT + os.pathsep + env.get("PYTHONPATH", "")
         command = self._command(nid)
@@ -210,11 +377,16 @@ class ProcessCluster:
             info = json.loads(line)
             if info.get("torn"):
                 self.torn[nid] = info["torn"]
+            self._started_pids.add(p.pid)
             return
         code = p.poll()
         if code is None:
             self._kill(nid)
             raise RuntimeError(f"node {nid} did not start within the timeout")
+        tail = self._traceback_tail(nid)
+        if tail:                      # the exception's line first, then where it was raised
+            raise ValueError(f"node {nid} failed to start (exit {code}): {tail.splitlines()[-1]}\n"
+                             f"{tail}\n(the node's log: {self.data_dir / f'{nid}.log'})")
         raise ValueError(f"node {nid} failed to start (exit {code}): {self._log_error(nid)}")
 
     def _log_error(self, nid: str) -> str:
@@ -224,6 +396,47 @@ class ProcessCluster:
             return "(no log)"
         errs = [x for x in lines if x.startswith(("error:", "fatal:"))]
         return (errs or lines or ["(empty log)"])[-1]
+
+    def _traceback_tail(self, nid: str, lines: int = 14) -> str:
+        """The last traceback in ``nid``'s log (its ``fatal:`` line first, if any), cut to
+        its last ``lines`` lines; "" if the log holds none."""
+        try:
+            text = (self.data_dir / f"{nid}.log").read_text(errors="replace").rstrip().splitlines()
+        except OSError:
+            return ""
+        start = max((i for i, x in enumerate(text) if x.startswith("Traceback")), default=None)
+        if start is None:
+            return ""
+        head = [text[start - 1]] if start > 0 and text[start - 1].startswith("fatal:") else []
+        body = text[start:]
+        if len(body) > lines:
+            body = [body[0], "  ..."] + body[-(lines - 2):]
+        return "\n".join(head + body)
+
+    def crashed(self) -> dict:
+        """``{node: exit status}`` of the node processes that started and then exited by
+        themselves with an error (a core or driver that raised: :func:`.node.fatal`);
+        nodes this cluster killed or stopped are not in it."""
+        out = {}
+        for nid, p in self.procs.items():
+            if p is not None and p.pid in self._started_pids:
+                code = p.poll()
+                if code is not None and code > 0:
+                    out[nid] = code
+        return out
+
+    def raise_for_crashed(self) -> None:
+        """:class:`NodeCrashed` naming the first crashed node (:meth:`crashed`), with its
+        traceback's tail and its log's path; nothing if none crashed."""
+        dead = self.crashed()
+        if not dead:
+            return
+        nid, code = next(iter(dead.items()))
+        tail = self._traceback_tail(nid) or self._log_error(nid)
+        others = [n for n in dead if n != nid]
+        raise NodeCrashed(f"node {nid} crashed (exit status {code}): its core or driver raised"
+                          + (f" (and {', '.join(others)} too)" if others else "")
+                          + f"; the end of its log ({self.data_dir / f'{nid}.log'}):\n{tail}")
 
     def _kill(self, nid: str) -> None:
         p = self.procs[nid]
@@ -255,16 +468,23 @@ class ProcessCluster:
         except BaseException:
             self.stop()
             raise
-        if not self.wait_for_leader(max(0.0, deadline - time.monotonic())):
+        try:
+            lid = self.wait_for_leader(max(0.0, deadline - time.monotonic()))
+        except NodeCrashed:
+            self.stop()
+            raise
+        if not lid:
             states = {n: (s["state"], s["term"]) for n, s in self.states().items()}
             self.stop()
             raise TimeoutError(f"no leader within {self.start_timeout_s} s; nodes report {states}")
         return self
 
     def wait_for_leader(self, timeout_s: float, other_than: Optional[str] = None) -> Optional[str]:
-        """Poll until a leader (not ``other_than``) exists; its id, or None."""
+        """Poll until a leader (not ``other_than``) exists; its id, or None
+        (:class:`NodeCrashed` at once if a node's core raised)."""
         deadline = time.monotonic() + timeout_s
         while True:
+            self.raise_for_crashed()
             lid = self.leader()
             if lid is not None and lid != other_than:
                 return lid
@@ -580,4 +800,4 @@ class ProcessCluster:
         return f"<ProcessCluster {len(self.members)} nodes, {up} up, data {self.data_dir}>"
 
 
-__all__ = ["ProcessCluster", "ClientTimeout"]
+__all__ = ["ProcessCluster", "ClientTimeout", "NodeCrashed"]

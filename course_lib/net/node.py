@@ -3,7 +3,7 @@
     python -m course_lib.net.node --id n1 --peers n1=127.0.0.1:7001,n2=127.0.0.1:7002,...
         --data DIR [--tick-ms 10] [--election-ms 300,600] [--heartbeat-ms 50]
         [--snapshot-threshold 1000] [--max-entries 4096] [--no-fsync] [--cut n2,n3]
-        [--voters n1,n2,n3 | --join] [--parent-pid PID]
+        [--voters n1,n2,n3 | --join] [--parent-pid PID] [--core FILE] [--read-mode log]
 
 :class:`NetNode` is a :class:`~course_lib.raft.driver.RaftDriver` (the same client
 sessions, KV state machine and Ready handling as the simulator's host) whose I/O is
@@ -42,6 +42,12 @@ real:
   ``--join`` starts a server with none, to be added to a running cluster: it learns
   the configuration from the leader's log or snapshot.  Role and membership changes
   are logged on stderr.
+- **another core**: ``--core FILE`` loads ``{"core_class", "kv_factory", "sources"}`` from a
+  pickle its :class:`~.cluster.ProcessCluster` wrote (cloudpickle: exercise 2's
+  learner-written node, defined in a notebook, travels by value) and hosts that core
+  and state machine instead of the course's; ``--read-mode log`` serves reads through
+  the log (a core without ReadIndex).  A core that raises crashes the process with
+  its traceback on stderr (:func:`fatal`).
 - **lifetime**: it dies with its parent — ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` on Linux
   plus a watchdog on ``--parent-pid`` twice a second — so no node outlives the notebook
   or test that started it.  SIGTERM exits cleanly; SIGKILL is a crash, after which the
@@ -110,6 +116,8 @@ def fatal(what: str) -> None:
 
 def _fatal_on_error(what: str):
     def check(fut) -> None:
+        if fut.cancelled():
+            return
         exc = fut.exception()
         if exc is not None:
             try:
@@ -117,6 +125,28 @@ def _fatal_on_error(what: str):
             except BaseException:
                 fatal(what)
     return check
+
+
+def load_core(path: str) -> tuple:
+    """``(core_class, kv_factory)`` from the pickle ``--core`` names.
+
+    Unpickling runs code named by the data, so this is only ever done with the file the
+    :class:`~.cluster.ProcessCluster` starting this process wrote, for its own children,
+    in its own data dir: it is as trusted as the command line.  Nothing from the network
+    is ever unpickled (frames are JSON of whitelisted types, :mod:`.codec`)."""
+    import pickle
+
+    import cloudpickle  # noqa: F401  (by-value classes are rebuilt by cloudpickle's functions)
+
+    with open(path, "rb") as f:
+        payload = pickle.load(f)
+    if not isinstance(payload, dict) or set(payload) != {"core_class", "kv_factory", "sources"}:
+        raise ValueError(f"{path} does not hold a core written by ProcessCluster")
+    # the notebook cells' lines, so that a traceback through them shows the code
+    import linecache
+
+    linecache.cache.update(payload["sources"])
+    return payload["core_class"], payload["kv_factory"]
 
 
 def parse_peers(text: str) -> dict:
@@ -165,7 +195,8 @@ class NetNode(RaftDriver):
     def __init__(self, node_id: str, peers: dict, data_dir: str, config: RaftConfig, *,
                  tick_ms: float = 10, snapshot_threshold: Optional[int] = 1000,
                  fsync: bool = True, cut=(), seed: Optional[int] = None,
-                 voters: Optional[tuple] = None) -> None:
+                 voters: Optional[tuple] = None, core_class=None, kv_factory=None,
+                 read_mode: str = "read_index") -> None:
         if node_id not in peers:
             raise ValueError(f"node {node_id!r} is not in the peer list {sorted(peers)}")
         # the bootstrap configuration: every peer by default; () for a server that joins
@@ -175,11 +206,15 @@ class NetNode(RaftDriver):
         if unknown:
             raise ValueError(f"voters {unknown} are not in the peer list {sorted(peers)}")
         super().__init__(node_id, voters, config, snapshot_threshold=snapshot_threshold,
-                         events=_LogEvents())
+                         events=_LogEvents(), core_class=core_class, kv_factory=kv_factory,
+                         read_mode=read_mode)
         self.peers = dict(peers)
         self.tick_s = tick_ms / 1000
         self.storage = WALStorage(data_dir, node_id, voters, fsync=fsync)
         self.boot(random.Random(seed if seed is not None else os.urandom(16)), self.storage)
+        # the course's core replicates while its leader persists (send_appends_early);
+        # another core may have no take_appends: its messages wait for the next Ready
+        self._take_appends = getattr(self.core, "take_appends", None)
         self.cut = set(cut)
         self.frames_dropped = 0
         self.readies = 0
@@ -246,7 +281,9 @@ class NetNode(RaftDriver):
             return False
         core = self.core
         since = core.last_applied - core.log.snapshot_index
-        return since >= self.snapshot_threshold and since >= len(self.kv.data) + len(self.kv.sessions)
+        kv = self.kv
+        return since >= self.snapshot_threshold and \
+            since >= len(kv.data) + len(getattr(kv, "sessions", ()))
 
     def save_snapshot(self, snap) -> None:
         # after the WAL appends already queued, in the same thread: until it is written
@@ -257,8 +294,8 @@ class NetNode(RaftDriver):
     # -- the Ready loop -------------------------------------------------------------------------
     def wake(self) -> None:
         self._wake.set()
-        if self._persisting and self.core.state is LEADER:
-            self.send_appends(self.core.take_appends())
+        if self._persisting and self._take_appends is not None and self.core.state is LEADER:
+            self.send_appends(self._take_appends())
 
     async def ready_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -338,9 +375,9 @@ class NetNode(RaftDriver):
                 next_at = now + self.tick_s
             try:
                 self.core.tick()
+                self.wake()
             except Exception:
                 fatal(f"{self.node_id}: tick")
-            self.wake()
 
     async def watchdog(self, parent_pid: Optional[int]) -> None:
         while parent_pid is not None:
@@ -547,6 +584,8 @@ class NetNode(RaftDriver):
         server = await asyncio.start_server(self.on_connection, host, port, reuse_address=True)
         tasks = [asyncio.create_task(self.ready_loop()), asyncio.create_task(self.tick_loop()),
                  asyncio.create_task(self.watchdog(parent_pid))]
+        for t, what in zip(tasks, ("the Ready loop", "the tick loop", "the watchdog")):
+            t.add_done_callback(_fatal_on_error(f"{self.node_id}: {what} raised"))
         self._tasks = tasks
         for p in self.peers:
             if p != self.node_id:
@@ -582,8 +621,23 @@ def main(argv=None) -> int:
                          "cluster (it learns the configuration from the leader)")
     ap.add_argument("--parent-pid", type=int, default=None)
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--core", default=None,
+                    help="a pickle of {'core_class', 'kv_factory', 'sources'} written by the ProcessCluster "
+                         "that starts this node: host that core instead of the course's")
+    ap.add_argument("--read-mode", choices=("read_index", "log"), default="read_index",
+                    help="serve reads by ReadIndex (default) or through the log")
     args = ap.parse_args(argv)
     die_with_parent(args.parent_pid)
+    core_class = kv_factory = None
+    if args.core is not None:
+        try:
+            core_class, kv_factory = load_core(args.core)
+        except Exception as e:
+            import traceback
+
+            print(f"error: cannot load the core from {args.core}: {type(e).__name__}: {e}\n"
+                  f"{traceback.format_exc()}", file=sys.stderr, flush=True)
+            return 2
     # Every message allocates a few dozen short-lived objects: collect the young
     # generation every 50,000 allocations instead of 700 (a measured ~5 % of the CPU);
     # what exists at start-up is frozen out of the collector's scans.
@@ -605,13 +659,23 @@ def main(argv=None) -> int:
             None if args.voters is None else tuple(v for v in args.voters.split(",") if v))
         node = NetNode(args.id, peers, args.data, config, tick_ms=tick,
                        snapshot_threshold=args.snapshot_threshold or None,
-                       fsync=not args.no_fsync, cut=cut, seed=args.seed, voters=voters)
+                       fsync=not args.no_fsync, cut=cut, seed=args.seed, voters=voters,
+                       core_class=core_class, kv_factory=kv_factory, read_mode=args.read_mode)
     except CorruptDataDir as e:
         print(f"error: corrupt data dir: {e}", file=sys.stderr, flush=True)
         return 3
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
+        if core_class is not None or kv_factory is not None:
+            import traceback
+
+            traceback.print_exc()               # maybe raised by that core: show where
         return 2
+    except Exception:
+        if core_class is None and kv_factory is None:
+            raise
+        fatal(f"{args.id}: building the core {getattr(core_class, '__qualname__', 'RaftNode')} "
+              f"and its state machine")
     try:
         asyncio.run(node.main(args.parent_pid))
     except OSError as e:
