@@ -51,6 +51,52 @@ def test_a_checker_that_ignores_real_time_is_rejected(s5):
     fails(ex5.consistency_testing, any_order, match="expected False")
 
 
+def _checker(*, strict_ties=False):
+    """The worked solution's search, with one classic mistake that can be switched on."""
+    from course_lib.check import precedes
+
+    def is_linearizable(history, initial=None):
+        ops = list(history)
+        must = [i for i, op in enumerate(ops) if op.ret is not None]
+        if strict_ties:           # a return at t and a call at t taken as concurrent
+            before = [[j for j, o in enumerate(ops) if o.ret is not None and o.ret < op.call]
+                      for op in ops]
+        else:
+            before = [[j for j, o in enumerate(ops) if precedes(o, op)] for op in ops]
+        failed = set()
+
+        def search(placed, value):
+            if all(i in placed for i in must):
+                return True
+            if (placed, value) in failed:
+                return False
+            for i, op in enumerate(ops):
+                if i in placed or any(j not in placed for j in before[i]):
+                    continue
+                kind, arg = op.input
+                if kind == "write":
+                    new = arg
+                elif op.ret is not None and op.output != value:
+                    continue
+                else:
+                    new = value
+                if search(placed | {i}, new):
+                    return True
+            failed.add((placed, value))
+            return False
+
+        return search(frozenset(), initial)
+    return is_linearizable
+
+
+def test_the_checker_mutant_differs_from_the_solution_only_where_named(s5):
+    passes("1", ex5.consistency_testing, _checker(), seeds=range(50))
+
+
+def test_a_checker_that_treats_a_return_and_a_call_at_the_same_instant_as_concurrent_is_rejected(s5):
+    fails(ex5.consistency_testing, _checker(strict_ties=True), match="write.2. is later")
+
+
 def test_a_fault_tolerance_test_without_a_nemesis_is_rejected(s5):
     from course_lib.check import check, simulate_history
 
