@@ -348,6 +348,23 @@ def test_modulo_hashing_is_rejected(s3):
     assert "only keys that node-6 now owns may move" in rejected(ex3.load_balancing, Modulo)
 
 
+def test_a_ring_hashed_with_pythons_hash_is_rejected(s3):
+    class Builtin(s3["ConsistentHashRing"]):
+        @staticmethod
+        def position(text):
+            return hash(text) & 0xFFFFFFFFFFFFFFFF     # differs per process (PYTHONHASHSEED)
+
+    assert "Python's hash() of a str changes" in rejected(ex3.load_balancing, Builtin)
+
+
+def test_a_ring_without_virtual_nodes_is_rejected(s3):
+    class OnePoint(s3["ConsistentHashRing"]):
+        def __init__(self, nodes=(), vnodes=100):
+            super().__init__(nodes, vnodes=1)
+
+    assert "virtual nodes" in rejected(ex3.load_balancing, OnePoint)
+
+
 def test_standby_with_a_constant_token_is_rejected(s3):
     class ConstantToken(s3["HotStandby"]):
         def start(self):

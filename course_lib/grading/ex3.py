@@ -7,7 +7,8 @@
    its events compared with what the detector's suspicions imply;
 3. data backup: round trip, a crash before the backup was durable (``os.fsync`` made
    to fail) leaves the previous one, a damaged file is refused;
-4. load balancing: consistent hashing's spread, minimal movement, health;
+4. load balancing: consistent hashing's spread, minimal movement, health, the same
+   mapping in another process;
 5. hot standby: real ZooKeeper sessions; the primary in a process of its own, frozen
    (SIGSTOP) past its session timeout; take-over time, one ``on_active`` per node, no
    polling while waiting, and the woken primary's write refused by a
@@ -340,6 +341,16 @@ def load_balancing(ConsistentHashRing) -> str:
            "a ring built from the same nodes in another order maps keys differently: the ring "
            "must depend only on the set of nodes (sort by position; hash with hashlib)")
 
+    elsewhere = dict(zip(keys, _owners_in_another_process(ConsistentHashRing, nodes, keys[:500])))
+    differ = [k for k, owner in elsewhere.items() if owner != before[k]]
+    if differ:
+        k = differ[0]
+        expect(False, f"the same ring built in another Python process maps {len(differ)} of 500 "
+                      f"keys elsewhere (e.g. {k!r}: {before[k]} here, {elsewhere[k]} there): every "
+                      f"client and server must agree on a key's owner, and Python's hash() of a "
+                      f"str changes from one process to the next (PYTHONHASHSEED) — hash with "
+                      f"hashlib")
+
     ring.add("node-6")
     after = {k: ring.node_for(k) for k in keys}
     moved = [k for k in keys if after[k] != before[k]]
@@ -381,6 +392,36 @@ def load_balancing(ConsistentHashRing) -> str:
     return (f"10,000 keys spread {min(counts.values())}-{max(counts.values())} per node; adding a "
             f"node moved {share:.1%}, all to it; a down node gets nothing and only its keys move; "
             "order-independent")
+
+
+_OWNERS = """
+import pickle, sys
+ring_class, nodes, keys = pickle.loads(sys.stdin.buffer.read())
+ring = ring_class(nodes)
+sys.stdout.write("\\n".join(ring.node_for(k) for k in keys))
+"""
+
+
+def _owners_in_another_process(ConsistentHashRing, nodes: list, keys: list) -> list:
+    """``node_for`` of each key by the learner's ring built in a fresh Python process
+    with another string-hash seed (the class travels by value, with cloudpickle)."""
+    import subprocess
+    import sys
+
+    import cloudpickle
+
+    seed = "1" if os.environ.get("PYTHONHASHSEED") != "1" else "2"
+    try:
+        payload = cloudpickle.dumps((ConsistentHashRing, nodes, keys))
+    except Exception as e:
+        expect(False, f"could not send your ConsistentHashRing to a second process to compare "
+                      f"its mapping ({type(e).__name__}: {e}); keep only plain data in it")
+    run = subprocess.run([sys.executable, "-c", _OWNERS], input=payload, capture_output=True,
+                         timeout=60, env=dict(os.environ, PYTHONHASHSEED=seed))
+    lines = run.stderr.decode(errors="replace").strip().splitlines()
+    expect(run.returncode == 0, "your ConsistentHashRing failed in a second Python process: "
+                                + (lines[-1] if lines else f"exit status {run.returncode}"))
+    return run.stdout.decode().split("\n")
 
 
 # -- 5. hot-standby failover ------------------------------------------------------------------
