@@ -133,3 +133,19 @@ def test_play_polls_the_nodes_on_the_kernels_loop(cw):
     frames, waited = asyncio.run(scenario())
     assert frames >= 3 and 700 <= waited < 5000
     assert not w.running and re.search(r"t = <b>[\d.]+ s</b>", w.status.value)
+
+
+def test_the_log_grid_shows_the_terms_the_nodes_report(cw):
+    c, w = cw
+    assert refresh_until(w, lambda: shown_leader(w) != "none")
+    writer = c.client("grid")
+    for i in range(5):
+        writer.put(f"k{i}", str(i))
+    term = c.states()[shown_leader(w)]["term"]
+    assert refresh_until(w, lambda: all((w.control._states.get(n) or {}).get("last_index", 0) >= 5
+                                        for n in w.ids))
+    lo, rows = w.control.log_window(8)
+    for nid, (terms, _commit, _snap) in rows.items():
+        held = [t for t in terms if t is not None]
+        assert held and "?" not in held, (nid, terms)
+        assert held[-1] == term, (nid, terms, term)       # the latest writes: this leader's term

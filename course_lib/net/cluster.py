@@ -550,7 +550,8 @@ class ProcessCluster:
         return best
 
     def states(self) -> dict:
-        """Per-node summary, SimCluster's keys (plus ``pid``, ``port``, ``responding``);
+        """Per-node summary, SimCluster's keys (plus ``pid``, ``port``, ``responding``,
+        ``term_runs``: the terms of the log's last entries, :func:`.node.term_runs`);
         a paused node shows what it last reported."""
         out = {}
         for nid, s in self._statuses().items():
@@ -560,7 +561,7 @@ class ProcessCluster:
                    "pid": self.procs[nid].pid if alive else None, "port": self.ports[nid],
                    "member": True, "cut": tuple(sorted(self._cuts[nid]))}
             for k in ("state", "term", "voted_for", "leader_id", "last_index", "commit_index",
-                      "last_applied", "snapshot_index"):
+                      "last_applied", "snapshot_index", "term_runs"):
                 row[k] = None if last is None else last[k]
             out[nid] = row
         return out

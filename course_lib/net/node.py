@@ -168,6 +168,21 @@ def parse_peers(text: str) -> dict:
     return peers
 
 
+STATUS_TAIL = 64        # entries at the log's end whose terms a status reports
+
+
+def term_runs(log, tail: int = STATUS_TAIL) -> list:
+    """The terms of the last ``tail`` entries still in ``log``, run-length encoded:
+    ``[[first index, term], ...]``, each run until the next one starts (the widget's log
+    grid colours entries by term)."""
+    runs: list = []
+    for i in range(max(log.first_index, log.last_index - tail + 1), log.last_index + 1):
+        term = log.term_at(i)
+        if not runs or runs[-1][1] != term:
+            runs.append([i, term])
+    return runs
+
+
 class _LogEvents(HostEvents):
     """Role changes and membership changes, one line each on stderr (the node's log)."""
 
@@ -566,7 +581,7 @@ class NetNode(RaftDriver):
             "commit_index": c.commit_index, "last_applied": c.last_applied,
             "voters": c.voters, "committed_voters": c.conf_at(c.commit_index),
             "last_index": c.log.last_index, "snapshot_index": c.log.snapshot_index,
-            "cut": tuple(sorted(self.cut)), "fsyncs": self.storage.fsyncs,
+            "term_runs": term_runs(c.log), "cut": tuple(sorted(self.cut)), "fsyncs": self.storage.fsyncs,
             "fsync_ms": round(self.storage.fsync_seconds * 1000, 1),
             "readies": self.readies, "frames_dropped": self.frames_dropped,
             "max_tick_lag_ms": round(self.max_tick_lag * 1000, 1),

@@ -363,17 +363,24 @@ class ProcessControl(ClusterControl):
         return {(a, b) for a, s in states.items() for b in (s.get("cut") or ())}
 
     def log_window(self, width: int) -> tuple:
-        """As :meth:`SimControl.log_window`, from the last poll: the nodes report their
-        log's length, commit and snapshot index but not their entries' terms, so every
-        entry present is ``"?"``."""
+        """As :meth:`SimControl.log_window`, from the last poll: each node reports the
+        terms of its log's last entries (``term_runs``: :func:`course_lib.net.node.term_runs`);
+        an entry older than those is ``"?"``."""
         rows = {nid: self._states.get(nid) or {} for nid in self.ids}
         last = max((s.get("last_index") or 0 for s in rows.values()), default=0)
         lo = max(1, last - width + 1)
         out = {}
         for nid, s in rows.items():
             end, snap = s.get("last_index") or 0, s.get("snapshot_index") or 0
-            out[nid] = (["?" if snap < i <= end else None for i in range(lo, lo + width)],
-                        s.get("commit_index") or 0, snap)
+            runs = s.get("term_runs") or []
+            terms = []
+            for i in range(lo, lo + width):
+                if not snap < i <= end:
+                    terms.append(None)
+                    continue
+                known = [term for start, term in runs if start <= i]
+                terms.append(known[-1] if known else "?")
+            out[nid] = (terms, s.get("commit_index") or 0, snap)
         return lo, out
 
     @property

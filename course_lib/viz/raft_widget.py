@@ -7,7 +7,7 @@ The widget is only the view: it talks to the cluster through a *control*
 surface for both), and what happened (events, terms, who led when, faults) is a
 :class:`~course_lib.raft.timeline.ClusterTimeline` the control keeps.  On real
 processes kill is SIGKILL, pause is SIGSTOP, the picture comes from polling each node's
-status (wall-clock time; no messages in flight, no entry terms, no step), and the
+status (wall-clock time; no messages in flight; the terms of the last 64 entries; no step), and the
 simulator-only controls (step, forced election, timers, network sliders, "you are the
 network", replay) are hidden.
 
@@ -317,7 +317,7 @@ class RaftClusterWidget(PlayerAttributes):
         ring.update_xaxes(visible=False, range=[-2.05, 2.05], fixedrange=True)
         ring.update_yaxes(visible=False, range=[-1.55, 1.4], fixedrange=True)
         logs_title = ("logs (cell = term; outlined = committed; grey = snapshot)" if self.simulated
-                      else "logs as polled (length; outlined = committed; terms not reported)")
+                      else "logs as polled (cell = term; outlined = committed)")
         logs.update_layout(width=LOGS_SIZE[0], height=LOGS_SIZE[1],
                            margin=dict(l=34, r=8, t=24, b=34), title_text=logs_title, **common)
         logs.update_xaxes(title=dict(text="log index", standoff=4), showgrid=False, fixedrange=True,
