@@ -49,8 +49,9 @@ def test_the_view_shows_the_polled_cluster(cw):
     assert servers.marker.color[w.ids.index(lead)] == "#54a24b"
     assert "wall-clock" in w.figures["timeline"].layout.xaxis.title.text
     assert any(k == "leader" and f"{lead} wins" in text for _t, k, text in w.events)
-    for hidden in (w.step_button, w.elect_button, w.loss_slider, w.manual_toggle, w.replay_button):
+    for hidden in (w.step_button, w.loss_slider, w.manual_toggle, w.replay_button):
         assert hidden.layout.display == "none"
+    assert w.elect_button.layout.display != "none"
     assert w.refresh_button.layout.display != "none"
 
 
@@ -83,7 +84,7 @@ def test_pause_deposes_the_leader_and_nonsense_shows_a_message(cw):
                         (lambda: w.partition("n1 n2"), "two groups"),
                         (lambda: w.partition({"n1"}), "two groups"),
                         (lambda: w.kill("n9"), "unknown"),
-                        (lambda: w.trigger_election("n1"), "simulator"),
+                        (lambda: w.trigger_election(lead), "it is paused"),
                         (lambda: w.set_loss(0.2), "simulator"),
                         (lambda: w.set_manual(True), "simulator"),
                         (lambda: w.heal(), "no cut links"),
@@ -149,3 +150,18 @@ def test_the_log_grid_shows_the_terms_the_nodes_report(cw):
         held = [t for t in terms if t is not None]
         assert held and "?" not in held, (nid, terms)
         assert held[-1] == term, (nid, terms, term)       # the latest writes: this leader's term
+
+
+def test_trigger_election_on_a_process_makes_it_lead(cw):
+    c, w = cw
+    assert refresh_until(w, lambda: shown_leader(w) != "none")
+    lead = shown_leader(w)
+    term = c.states()[lead]["term"]
+    other = next(n for n in w.ids if n != lead)
+    assert w.trigger_election(other), w.message.value
+    assert refresh_until(w, lambda: shown_leader(w) == other)
+    assert c.states()[other]["term"] > term
+    assert not w.trigger_election(other)                 # already the leader: a message
+    assert "already the leader" in w.message.value
+    with pytest.raises(ValueError, match="unknown node"):
+        c.timeout_now("n9")

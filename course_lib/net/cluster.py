@@ -609,6 +609,19 @@ class ProcessCluster:
             self._push_cuts(nid)
             self._push_peers(nid)            # servers added while it was stopped
 
+    def timeout_now(self, nid: str) -> None:
+        """Make ``nid`` campaign now (TimeoutNow, thesis §3.10), as SimCluster's."""
+        self._check(nid)
+        if not self._alive(nid):
+            raise ValueError(f"cannot force an election on {nid}: it is down")
+        if nid in self._paused:
+            raise ValueError(f"cannot force an election on {nid}: it is paused")
+        answer = self._control(nid, ("timeout_now",))
+        if answer is None:
+            raise ValueError(f"{nid} did not answer the request to campaign")
+        if not answer.get("ok"):
+            raise ValueError(answer.get("error") or f"{nid} refused to campaign")
+
     def partition(self, *groups: Iterable[str]) -> None:
         """Cut every link between nodes of different groups, both ways (nodes named in
         no group keep their links)."""

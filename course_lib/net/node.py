@@ -528,6 +528,8 @@ class NetNode(RaftDriver):
                 answer = self.learn_peers(req[1])
             elif cmd == "conf_change" and len(req) == 3:
                 answer = self.conf_change(req[1], req[2])
+            elif cmd == "timeout_now":
+                answer = self.timeout_now()
             elif cmd == "stop":
                 writer.write(codec.encode_frame({"ok": True}))
                 await writer.drain()
@@ -537,6 +539,17 @@ class NetNode(RaftDriver):
                 answer = {"ok": False, "error": f"unknown control request {req!r:.100}"}
             writer.write(codec.encode_frame(answer))
             await writer.drain()
+
+    def timeout_now(self) -> dict:
+        """Campaign now, as on a TimeoutNow (thesis §3.10): the widget's "Trigger election"."""
+        c = self.core
+        if not callable(getattr(c, "timeout_now", None)):
+            return {"ok": False, "error": f"this node's core ({type(c).__name__}) has no timeout_now()"}
+        if c.state.value == "leader":
+            return {"ok": False, "error": f"{self.node_id} is already the leader"}
+        c.timeout_now()
+        self.wake()
+        return {"ok": True, "term": c.current_term}
 
     def learn_peers(self, book) -> dict:
         """``book``: ``((id, host, port), ...)``; start talking to the ids not known yet

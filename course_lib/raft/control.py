@@ -406,7 +406,7 @@ class ProcessControl(ClusterControl):
         raise ValueError(f"{what} is for the simulator; on real processes {instead}")
 
     def trigger_election(self, nid: str) -> None:
-        self._nothing("a forced election", "pause or kill the leader instead")
+        self.cluster.timeout_now(nid)
 
     def expire_timer(self, nid: str) -> None:
         self._nothing("expiring a timer by hand", "pause or kill the leader instead")

@@ -7,9 +7,9 @@ The widget is only the view: it talks to the cluster through a *control*
 surface for both), and what happened (events, terms, who led when, faults) is a
 :class:`~course_lib.raft.timeline.ClusterTimeline` the control keeps.  On real
 processes kill is SIGKILL, pause is SIGSTOP, the picture comes from polling each node's
-status (wall-clock time; no messages in flight; the terms of the last 64 entries; no step), and the
-simulator-only controls (step, forced election, timers, network sliders, "you are the
-network", replay) are hidden.
+status (wall-clock time; no messages in flight; the terms of the last 64 entries; no
+step), and the simulator-only controls (step, timers, network sliders, "you are the network", replay)
+are hidden; "Trigger election" sends the node a TimeoutNow over its control port.
 
 Three pictures of one seeded simulated cluster:
 
@@ -459,7 +459,7 @@ class RaftClusterWidget(PlayerAttributes):
             self.refresh_button.layout.display = "none"
         else:                      # what a real cluster cannot do is not offered
             for control in (self.step_button, self.speed_slider, self.seed_box, self.replay_button,
-                            self.reset_button, self.elect_button, self.timer_button, self.loss_slider,
+                            self.reset_button, self.timer_button, self.loss_slider,
                             self.delay_slider, self.dup_slider, self.manual_toggle):
                 control.layout.display = "none"
         self.message = widgets.HTML()
