@@ -92,6 +92,18 @@ class LabCluster(SimCluster):
         net.drop_rate, net.duplicate_rate, net.reorder = 0.0, 0.0, False
         self.note("reliable network")
 
+    def restart_all(self) -> None:
+        """Restart every crashed server."""
+        for nid in self.members:
+            if not self.hosts[nid].alive:
+                self.restart(nid)
+
+    def restore(self) -> None:
+        """The end of a fault phase: a reliable network, no cut link, every server up."""
+        self.reliable()
+        self.heal()
+        self.restart_all()
+
     # -- views -------------------------------------------------------------------------
     def live(self, nodes=None) -> list:
         nodes = self.members if nodes is None else nodes

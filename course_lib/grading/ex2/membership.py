@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...raft.client import ClientTimeout
 from ...raft.errors import ConfChangeInProgress
-from ...raft.messages import AppendEntries, AppendEntriesResponse, ConfChange, EntryKind
+from ...raft.messages import AppendEntriesResponse, ConfChange, EntryKind
 from .cluster import LEADER, LabFailure
 from .solo import Solo
 from .suite import lab_test

@@ -134,9 +134,7 @@ def _figure8(lab, unreliable: bool) -> None:
     if unreliable:
         c.reliable()
         c.heal()
-    for nid in c.members:
-        if not c.hosts[nid].alive:
-            c.restart(nid)
+    c.restart_all()
     lab.one(expected=5, within_ms=8000)
     lab.converged()
 
@@ -172,11 +170,7 @@ def unreliable_churn(lab) -> None:
             c.disconnect(lab.rng.choice(live))
         elif c.disconnected:
             c.connect(lab.rng.choice(sorted(c.disconnected)))
-    c.reliable()
-    c.heal()
-    for nid in c.members:
-        if not c.hosts[nid].alive:
-            c.restart(nid)
+    c.restore()
     c.run_for(1000)
     lab.check_history(clients, min_ok=10)
     lab.converged()
@@ -297,11 +291,7 @@ def snapshot_install_crash(lab) -> None:
                 c.disconnect(victim)
         if len(c.disconnected) > 1:
             c.connect(sorted(c.disconnected)[0])
-    c.reliable()
-    c.heal()
-    for nid in c.members:
-        if not c.hosts[nid].alive:
-            c.restart(nid)
+    c.restore()
     c.run_for(1000)
     lab.check_history(clients, min_ok=20)
     lab.converged()

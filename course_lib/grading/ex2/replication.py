@@ -4,8 +4,7 @@ nextIndex back-off, and the commit rule for current-term entries only (§5.4.2).
 from __future__ import annotations
 
 from ...raft.kv import ClientCommand
-from ...raft.messages import (AppendEntries, AppendEntriesResponse, Entry, RequestVote,
-                              RequestVoteResponse)
+from ...raft.messages import (AppendEntriesResponse, Entry)
 from .cluster import LEADER, LabFailure
 from .solo import Solo
 from .suite import lab_test
@@ -145,7 +144,7 @@ def next_index_backoff(lab) -> None:
 
 @lab_test("BasicAgree", 2, 20, "3 servers agree on 3 commands, none committed before it is proposed")
 def basic_agree(lab) -> None:
-    c = lab.make_cluster(3)
+    lab.make_cluster(3)
     lab.check_one_leader()
     last = 0
     for _ in range(3):

@@ -66,13 +66,7 @@ def client_retries(lab) -> None:
     c = lab.make_cluster(3, client_retry_ms=20)
     lab.check_one_leader()
     clients = lab.clients(3, workload=appends_workload)
-    for _ in range(3):
-        c.run_for(lab.rng.choice([300, 400, 500]))
-        lead = c.leader_among(c.live())
-        if lead is not None:
-            c.disconnect(lead)
-        c.run_for(500)
-        c.heal()
+    lab.depose_leaders(3, before_ms=(300, 400, 500), during_ms=500)
     c.run_for(500)
     lab.check_history(clients, min_ok=20)
 
@@ -95,13 +89,7 @@ def unreliable_agree(lab) -> None:
 def clients_re_election(lab) -> None:
     c = lab.make_cluster(5)
     clients = lab.clients(3)
-    for _ in range(4):
-        c.run_for(600)
-        lead = c.leader_among(c.live())
-        if lead is not None:
-            c.disconnect(lead)
-        c.run_for(600)
-        c.heal()
+    lab.depose_leaders(4, before_ms=600, during_ms=600)
     c.run_for(500)
     lab.check_history(clients, min_ok=20)
     lab.converged()

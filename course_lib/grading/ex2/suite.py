@@ -211,6 +211,19 @@ class Lab:
             self.fail(f"the live servers did not converge to one fully committed log within "
                       f"{within_ms:.0f} ms after the faults healed" + self._lag_hint())
 
+    def depose_leaders(self, rounds: int, before_ms, during_ms: float) -> None:
+        """``rounds`` times: let ``before_ms`` pass (a number, or a tuple of numbers to
+        draw from with the test's rng), disconnect whoever leads, let ``during_ms``
+        pass, heal."""
+        c = self.cluster
+        for _ in range(rounds):
+            c.run_for(self.rng.choice(before_ms) if isinstance(before_ms, tuple) else before_ms)
+            lead = c.leader_among(c.live())
+            if lead is not None:
+                c.disconnect(lead)
+            c.run_for(during_ms)
+            c.heal()
+
     def clients(self, n: int = 3, **kwargs) -> ClosedLoopClients:
         return ClosedLoopClients(self.cluster, n, random.Random(self.rng.random()), **kwargs)
 
