@@ -194,5 +194,5 @@ class PaxosModel(SimModel):
             out.append(f"agreement: values learned {sorted(map(repr, c.decided_values()))}, "
                        f"chosen {sorted(map(repr, set(c.chosen.values())))}")
         if not c.validity():
-            out.append(f"validity: a value nobody proposed was learned or chosen")
+            out.append("validity: a value nobody proposed was learned or chosen")
         return out

@@ -495,7 +495,6 @@ class ConsensusWidget(PlayerAttributes):
     def _ring_values(self, panel: str) -> list:
         m = self.model
         xy, ids = self._xy, self.ids
-        decided = m.decided(panel)
         link_x, link_y, cut_x, cut_y = ring_links(ids, xy, m.cuts())
         held = {h.id: h for h in m.held(panel)}
         per_link: dict = defaultdict(int)

@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import html
 import time
-from typing import Optional
 
 import ipywidgets as widgets
 
