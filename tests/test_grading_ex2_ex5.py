@@ -1,5 +1,6 @@
 """The checkers of exercise 5 accept the solutions and reject wrong implementations
-with a message in the learner's terms (exercise 2's Raft lab: test_grading_ex2_mutants.py).
+with a message in the learner's terms (exercise 2's Raft lab: test_grading_ex2_mutants.py;
+exercise 5's task 2, its wrong schedules included: test_grading_ex5_fault_tolerance.py).
 
 The correct pieces come from the solution notebooks themselves (their code cells, check
 cells left out), so these tests and the notebooks cannot drift apart; each wrong piece is
@@ -35,7 +36,7 @@ def fails(check, *args, match: str, **kwargs) -> str:
 
 def test_ex5_solutions_pass(s5):
     passes("1", ex5.consistency_testing, s5["is_linearizable"], seeds=range(50))
-    passes("2", ex5.fault_tolerance_testing, s5["fault_tolerance_test"], seeds=range(2))
+    passes("2", ex5.fault_tolerance_testing, s5["targeted_schedule"], seeds=range(2))
     passes("3", ex5.performance_testing, s5["performance_summary"], s5["open_loop"], seeds=range(5))
     passes("4", ex5.stress_testing, s5["find_knee"])
     passes("5", ex5.fault_injection, s5["FaultInjector"], seeds=(1, 2))
@@ -95,21 +96,6 @@ def test_the_checker_mutant_differs_from_the_solution_only_where_named(s5):
 
 def test_a_checker_that_treats_a_return_and_a_call_at_the_same_instant_as_concurrent_is_rejected(s5):
     fails(ex5.consistency_testing, _checker(strict_ties=True), match="write.2. is later")
-
-
-def test_a_fault_tolerance_test_without_a_nemesis_is_rejected(s5):
-    from course_lib.check import check, simulate_history
-
-    def calm(store, workload, seed):
-        history = simulate_history(store, workload, clients=5, ops=200, seed=seed)
-        return check(workload.model, history).ok is True, history
-    fails(ex5.fault_tolerance_testing, calm, match="nemesis must crash clients")
-
-
-def test_a_fault_tolerance_test_that_never_fails_is_rejected(s5):
-    def lenient(store, workload, seed):
-        return True, s5["fault_tolerance_test"](store, workload, seed)[1]
-    fails(ex5.fault_tolerance_testing, lenient, match="passed a known-bad store")
 
 
 def test_a_full_scan_for_the_knee_is_rejected(s5):

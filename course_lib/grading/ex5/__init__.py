@@ -6,9 +6,12 @@ on seeded inputs whose right answer is known, and every failure names the seed.
 1. :func:`consistency_testing` — ``is_linearizable(history)`` for a read/write register,
    by search: hand-made cases, then cross-checked against the course's checker
    (:func:`course_lib.check.check`) on hundreds of random small histories.
-2. :func:`fault_tolerance_testing` — ``fault_tolerance_test(store, workload, seed)``: a
-   workload under a nemesis (clients crash: unknown outcomes), checked; it must pass the
-   correct stores and catch the known-bad ``StaleRegister`` and ``LossyKV``.
+2. :func:`fault_tolerance_testing` — ``targeted_schedule(layout)``: a schedule of
+   :class:`~course_lib.check.SimFault` s under which the broken failover of
+   :class:`~course_lib.recovery.sim_group.SimReplicaGroup` (it promotes the first live
+   backup, not the most up-to-date) loses an acknowledged write, which random schedules
+   of one fault at a time do not find, while the fixed store stays linearizable and
+   available.
 3. :func:`performance_testing` — ``performance_summary(history, duration)``: exact latency
    percentiles and throughput of recorded runs; then ``open_loop(service, rate_per_s,
    duration_ms, seed)``: an open-loop load generator on :class:`StallingService` (a
