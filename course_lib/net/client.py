@@ -25,7 +25,7 @@ import time
 from typing import Any, Optional
 
 from ..check.history import Operation
-from ..raft.client import ClientReply, ClientRequest, ClientTimeout
+from ..raft.client import ClientReply, ClientRequest, ClientTimeout, KVCommands
 from ..raft.kv import validate_op
 from . import codec
 
@@ -35,7 +35,7 @@ class NodeCrashed(RuntimeError):
     driver raised (the message holds the node's traceback tail and its log's path)."""
 
 
-class NetClient:
+class NetClient(KVCommands):
     def __init__(self, client_id: str, cluster, *, retry_ms: float = 500,
                  timeout_ms: float = 5000) -> None:
         self.client_id = client_id
@@ -49,16 +49,7 @@ class NetClient:
         self._socks: dict[str, socket.socket] = {}
         self._busy = threading.Lock()
 
-    # -- API ----------------------------------------------------------------------------------
-    def put(self, key: str, value: str, timeout_ms: Optional[float] = None) -> None:
-        return self._run(("put", key, value), timeout_ms)
-
-    def append(self, key: str, value: str, timeout_ms: Optional[float] = None) -> None:
-        return self._run(("append", key, value), timeout_ms)
-
-    def get(self, key: str, timeout_ms: Optional[float] = None) -> str:
-        return self._run(("get", key), timeout_ms)
-
+    # -- API (put / append / get: KVCommands) --------------------------------------------------
     def close(self) -> None:
         for s in self._socks.values():
             s.close()

@@ -64,7 +64,24 @@ class ClientOp:
                 f"done={self.done}, result={self.result!r}, ret={self.ret})")
 
 
-class RaftClient(Process):
+class KVCommands:
+    """``put`` / ``append`` / ``get`` as one blocking call each, for a client whose
+    ``_run(op, timeout_ms)`` submits ``op`` and returns its result (simulated or real)."""
+
+    def _run(self, op: tuple, timeout_ms: Optional[float]):
+        raise NotImplementedError
+
+    def put(self, key: str, value: str, timeout_ms: Optional[float] = None) -> None:
+        return self._run(("put", key, value), timeout_ms)
+
+    def append(self, key: str, value: str, timeout_ms: Optional[float] = None) -> None:
+        return self._run(("append", key, value), timeout_ms)
+
+    def get(self, key: str, timeout_ms: Optional[float] = None) -> str:
+        return self._run(("get", key), timeout_ms)
+
+
+class RaftClient(KVCommands, Process):
     ticking = False
 
     def __init__(self, client_id: str, cluster, *, retry_ms: float, timeout_ms: float) -> None:
@@ -120,15 +137,6 @@ class RaftClient(Process):
         if handle.timed_out or not handle.done:
             raise ClientTimeout(f"client {self.node_id!r}: {op!r} timed out (outcome unknown)")
         return handle.result
-
-    def put(self, key: str, value: str, timeout_ms: Optional[float] = None) -> None:
-        return self._run(("put", key, value), timeout_ms)
-
-    def append(self, key: str, value: str, timeout_ms: Optional[float] = None) -> None:
-        return self._run(("append", key, value), timeout_ms)
-
-    def get(self, key: str, timeout_ms: Optional[float] = None) -> str:
-        return self._run(("get", key), timeout_ms)
 
     # -- protocol --------------------------------------------------------------------
     def _pick_server(self) -> str:
