@@ -14,6 +14,18 @@ their **code and prose only**: outputs, execution counts and widget state are dr
 and the notebook's metadata stays as committed.  The learner's code — an exercise's
 answers — is saved as written; running the notebook brings the outputs back.  Other
 notebooks (a learner's own) are saved untouched.
+
+**plotly's widget bundle, by URL.**  plotly's ``FigureWidget`` is an anywidget whose
+module is plotly's whole front end (``plotly/package_data/widgetbundle.js``, 5 MB),
+sent inline in every figure's model state: 15 MB over the websocket for the Raft
+widget's three figures, and parsed and evaluated once per figure by the browser, which
+anywidget gives 2 s per model (then "[anywidget] Failed to initialize model." and the
+figure's updates are lost).  The course's server extension
+(:mod:`course_lib.lab.server_extension`, enabled by :func:`install_config`) serves that
+file at ``{base_url}course-lib/plotly-widgetbundle-<plotly version>.js`` and tells the
+kernels it starts where (``$COURSE_PLOTLY_BUNDLE_URL``, see :func:`plotly_bundle_path`);
+:class:`course_lib.viz.plotly_bundle.CourseFigureWidget` then sends a stub of a few
+hundred bytes that imports it, so a page fetches and evaluates the bundle once.
 """
 
 from __future__ import annotations
@@ -28,6 +40,32 @@ ROOT = Path(__file__).resolve().parents[2]
 COURSE_FOLDERS = ("notebooks", "exercises", "solutions")
 START_NOTEBOOK = "notebooks/00_start_here.ipynb"
 HOOK = "course_lib.lab.pre_save_hook"
+# The server extension (``ServerApp.jpserver_extensions``) is this package.
+SERVER_EXTENSION = "course_lib.lab"
+# Set by the server extension in the server's environment, so its kernels inherit it:
+# the URL path (base_url included) of plotly's widget bundle, as the server serves it.
+PLOTLY_BUNDLE_ENV = "COURSE_PLOTLY_BUNDLE_URL"
+
+
+def plotly_bundle_name(plotly_version: str) -> str:
+    """The bundle's file name in URLs: the version in it lets browsers cache it for good
+    (another plotly is another URL)."""
+    return f"plotly-widgetbundle-{plotly_version}.js"
+
+
+def plotly_bundle_path(base_url: str, plotly_version: str) -> str:
+    """``{base_url}course-lib/plotly-widgetbundle-<version>.js``: the URL path the server
+    extension serves plotly's widget bundle at (``base_url`` is the server's, ``/`` or
+    Binder's ``/user/<id>/``)."""
+    if not base_url.startswith("/"):
+        raise ValueError(f"base_url must be a URL path starting with '/', not {base_url!r}")
+    return base_url.rstrip("/") + "/course-lib/" + plotly_bundle_name(plotly_version)
+
+
+def _jupyter_server_extension_points() -> list[dict]:
+    """Jupyter server's entry point: the extension's code is in its own module, so that
+    a kernel importing :mod:`course_lib.lab` does not import the server."""
+    return [{"module": "course_lib.lab.server_extension"}]
 
 
 def is_course_notebook(api_path: str) -> bool:
@@ -88,10 +126,15 @@ def _merge_json(path: Path, values: dict) -> None:
 
 def install_config(prefix: str | os.PathLike = sys.prefix) -> Path:
     """Install :func:`pre_save_hook` into the Jupyter server config of the environment
-    at ``prefix`` (a venv, Binder's conda env), and the course's JupyterLab settings
-    into its ``overrides.json``, both merged with what is there; return the config."""
+    at ``prefix`` (a venv, Binder's conda env), enable the course's server extension
+    there (``jupyter_server_config.d/course_lib.lab.json``, where ``jupyter server
+    extension enable --sys-prefix`` would put it), and install the course's JupyterLab
+    settings into its ``overrides.json``, all merged with what is there; return the
+    config."""
     config = Path(prefix) / "etc" / "jupyter" / "jupyter_server_config.json"
     _merge_json(config, {"ContentsManager": {"pre_save_hook": HOOK}})
+    _merge_json(config.parent / "jupyter_server_config.d" / f"{SERVER_EXTENSION}.json",
+                {"ServerApp": {"jpserver_extensions": {SERVER_EXTENSION: True}}})
     _merge_json(Path(prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json",
                 LAB_SETTINGS)
     return config

@@ -28,10 +28,10 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Iterable
 
-import plotly.graph_objects as go
+from course_lib.viz.plotly_bundle import CourseFigureWidget
 
 
-class AckFigureWidget(go.FigureWidget):
+class AckFigureWidget(CourseFigureWidget):
     """A ``FigureWidget`` whose browser acknowledgements only acknowledge.
 
     plotly's own handler of ``_js2py_traceDeltas`` also takes the values plotly.js

@@ -32,6 +32,7 @@ from course_lib.detect.cluster import HeartbeatCluster
 from course_lib.detect.distributions import density
 from course_lib.viz.display import view_bundle
 from course_lib.viz.live import LiveTask
+from course_lib.viz.plotly_bundle import CourseFigureWidget
 
 COLOURS = ("#3b7dd8", "#e8743b", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 MAX_FPS = 10.0
@@ -85,7 +86,7 @@ class PhiWidget:
         base = make_subplots(
             rows=1, cols=2, column_widths=[0.66, 0.34], horizontal_spacing=0.08,
             subplot_titles=("phi per node", "heartbeat intervals"))
-        fig = go.FigureWidget(base)
+        fig = CourseFigureWidget(base)
         for k, node in enumerate(self.cluster.nodes):
             fig.add_scatter(x=[], y=[], mode="lines", name=node,
                             line=dict(color=COLOURS[k % len(COLOURS)], width=2), row=1, col=1)

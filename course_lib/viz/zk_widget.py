@@ -29,6 +29,7 @@ from course_lib.zk import Ensemble, ServerStatus, ZooKeeperError, four_letter_wo
 
 from .display import view_bundle
 from .live import LiveTask
+from .plotly_bundle import CourseFigureWidget
 
 MODE_COLOURS = {
     "leader": "#f2a900", "standalone": "#f2a900", "follower": "#3b7dd8",
@@ -209,7 +210,7 @@ class EnsembleWidget:
             self.stop_live()
 
     def _make_figure(self) -> go.FigureWidget:
-        figure = go.FigureWidget(layout=go.Layout(
+        figure = CourseFigureWidget(layout=go.Layout(
             width=460, height=400, showlegend=False, margin=dict(l=10, r=10, t=40, b=10),
             xaxis=dict(visible=False, range=[-2.0, 2.0]),
             yaxis=dict(visible=False, range=[-1.9, 1.9], scaleanchor="x"),

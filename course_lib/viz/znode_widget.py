@@ -41,6 +41,7 @@ from kazoo.exceptions import (BadVersionError, KazooException, NoChildrenForEphe
 
 from course_lib.viz.display import view_bundle
 from course_lib.viz.live import LiveTask
+from course_lib.viz.plotly_bundle import CourseFigureWidget
 from course_lib.zk import Ensemble, four_letter_word
 from course_lib.zk.fourletter import WORDS
 
@@ -133,7 +134,7 @@ class ZnodeWidget:
         self._began = time.monotonic()
         self._live_task = LiveTask(self._live_frame, interval)
 
-        self.figure = go.FigureWidget(layout=go.Layout(
+        self.figure = CourseFigureWidget(layout=go.Layout(
             height=420, margin=dict(l=5, r=5, t=40, b=5), title=f"znodes under {root}"))
         self.figure.add_treemap(uid="znodes", branchvalues="remainder", sort=False,
                                 hoverinfo="text", textinfo="label", root=dict(color="#eeeeee"),
