@@ -41,8 +41,10 @@ def free_port() -> int:
 class LabServer:
     """``jupyter lab`` on a free port, serving a copy of the course (see module doc)."""
 
-    def __init__(self, root: Path | None = None, env: dict | None = None):
+    def __init__(self, root: Path | None = None, env: dict | None = None,
+                 extra_args: tuple = ()):
         self._own_root = root is None
+        self.extra_args = tuple(extra_args)     # more jupyter lab flags (a benchmark's variant)
         self.env = {**os.environ, **(env or {})}
         self.root = Path(tempfile.mkdtemp(prefix="course-lab-")) if root is None else Path(root)
         self.port = free_port()
@@ -58,7 +60,8 @@ class LabServer:
         install_config()
         command = lab_command(self.root, [
             "--no-browser", f"--port={self.port}", "--ServerApp.ip=127.0.0.1",
-            f"--IdentityProvider.token={self.token}", "--ServerApp.open_browser=False"])
+            f"--IdentityProvider.token={self.token}", "--ServerApp.open_browser=False",
+            *self.extra_args])
         log = open(self.log_path, "w")
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, cwd=self.root, env=self.env,
