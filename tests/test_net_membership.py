@@ -38,11 +38,11 @@ def test_an_added_server_catches_up_counts_in_the_quorum_and_survives_a_restart(
         k = c.client("alice")
         for i in range(45):
             k.put(f"k{i}", str(i))
-        assert wait_until(lambda: c._status(c.leader())["snapshot_index"] > 0, 5)
+        assert wait_until(lambda: c.status(c.leader())["snapshot_index"] > 0, 5)
         c.add_server("n4")
         assert c.members == ("n1", "n2", "n3", "n4")
         assert wait_until(lambda: caught_up(c, "n4"), 5)
-        s4 = c._status("n4")
+        s4 = c.status("n4")
         assert s4["state"] == "follower" and s4["committed_voters"] == ("n1", "n2", "n3", "n4")
         assert s4["snapshot_index"] > 0                        # it was sent the snapshot
         assert k.get("k7") == "7"
@@ -64,7 +64,7 @@ def test_an_added_server_catches_up_counts_in_the_quorum_and_survives_a_restart(
         c.crash("n4")
         c.restart("n4")
         assert wait_until(lambda: caught_up(c, "n4"), 5)
-        assert c._status("n4")["voters"] == ("n1", "n2", "n3", "n4")
+        assert c.status("n4")["voters"] == ("n1", "n2", "n3", "n4")
         assert k.get("after") == "1"
         # bad input
         with pytest.raises(ValueError, match="'n4' is already a member"):
@@ -95,7 +95,7 @@ def test_removed_servers_stop_and_the_rest_keep_serving_down_to_the_last(tmp_pat
         assert (c.data_dir / victim / "wal").exists()            # its data is kept
         k.put("x", "2")
         assert k.get("x") == "2"
-        assert c._status(c.leader())["committed_voters"] == c.members
+        assert c.status(c.leader())["committed_voters"] == c.members
         with pytest.raises(ValueError, match=f"{victim} was removed"):
             c.remove_server(victim)
         with pytest.raises(ValueError, match=f"{victim} was removed"):

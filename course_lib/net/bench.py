@@ -177,7 +177,7 @@ def run(nodes: int = 3, writes: int = 20000, inflight: int = 2000, *, fsync: boo
             cpu1 = {n: _cpu(c.procs[n].pid) for n in c.members}
             per_node = {}
             for nid in c.members:
-                s = c._status(nid) or {}
+                s = c.status(nid) or {}
                 per_node[nid] = {"state": s.get("state"), "fsyncs": s.get("fsyncs"),
                                  "fsync_ms": s.get("fsync_ms"),
                                  "readies": s.get("readies"), "cpu_s": cpu1[nid] - cpu0[nid],

@@ -524,22 +524,16 @@ class ProcessCluster:
         self._forker.shutdown(wait=False)
 
     # -- views ------------------------------------------------------------------------------------
-    def _status(self, nid: str, timeout: float = 1.0) -> Optional[dict]:
-        if not self._alive(nid) or nid in self._paused:
-            return None
-        try:
-            with socket.create_connection(self.address(nid), timeout=timeout) as sock:
-                sock.settimeout(timeout)
-                codec.send_frame(sock, ("control",))
-                codec.send_frame(sock, ("status",))
-                s = codec.recv_frame(sock)
-        except (OSError, ValueError):
-            return None
-        self._last[nid] = s
+    def status(self, nid: str, timeout: float = 1.0) -> Optional[dict]:
+        """What node ``nid`` reports now (:meth:`.node.NetNode.status`), or None if it is
+        down, paused or does not answer within ``timeout`` s."""
+        s = self._control(self._check(nid), ("status",), timeout)
+        if s is not None:
+            self._last[nid] = s
         return s
 
     def _statuses(self) -> dict:
-        return dict(zip(self.members, self._pool.map(self._status, self.members)))
+        return dict(zip(self.members, self._pool.map(self.status, self.members)))
 
     def leader(self) -> Optional[str]:
         """The responding leader with the highest term, or None."""
@@ -737,7 +731,7 @@ class ProcessCluster:
             r = self._control(lid, ("conf_change", op, nid))
             if r is None or not r.get("ok"):
                 if r is not None and not r.get("retry"):
-                    s = self._status(lid) or {}
+                    s = self.status(lid) or {}
                     if self._settled(s, op, nid):
                         return self._note_members(s["committed_voters"])   # a retry after success
                     raise ValueError(f"{op} {nid}: {r.get('error')}")
@@ -746,7 +740,7 @@ class ProcessCluster:
                 continue
             index, term = r["index"], r["term"]
             while time.monotonic() < deadline:
-                s = self._status(lid)
+                s = self.status(lid)
                 if s is None or s["term"] != term:
                     break                            # the leader went away: try again
                 if s["commit_index"] >= index:

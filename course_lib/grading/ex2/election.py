@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...raft.messages import AppendEntriesResponse, RequestVoteResponse
+from ...raft.messages import AppendEntriesResponse, RequestVote, RequestVoteResponse
 from .cluster import LEADER, LabFailure
 from .solo import Solo
 from .suite import lab_test
@@ -40,7 +40,6 @@ def vote_once_per_term(lab) -> None:
 @lab_test("TermsInReplies", 1, 1, "rule table: a candidate counts only votes of its current "
           "term; a reply with a higher term turns a leader into a follower (Figure 2)")
 def terms_in_replies(lab) -> None:
-    from ...raft.messages import RequestVote
     s = Solo(lab.node_class)
     first = s.tick_until(RequestVote)[0].term
     second = s.tick_until(RequestVote)[0].term       # its first election timed out

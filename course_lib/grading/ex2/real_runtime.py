@@ -286,7 +286,7 @@ def _run(c, work: _Workload, seconds: float) -> dict:
     old, s = None, None
     for _ in range(20):                           # a leader whose role we saw: its term is on disk
         old = c.leader()
-        s = c._status(old) if old is not None else None
+        s = c.status(old) if old is not None else None
         if s is not None and s["state"] == "leader":
             break
         _sleep_until(time.monotonic() + 0.1, work)
@@ -314,7 +314,7 @@ def _run(c, work: _Workload, seconds: float) -> dict:
     except RuntimeError as e:
         expect(False, f"{e} ({START_S:.0f} s) after it was killed: is the machine very busy? "
                       f"Run the check again")
-    back = c._status(old)
+    back = c.status(old)
     c.heal()
     expect(back is not None, f"{old} restarted but does not answer")
     expect(back["term"] >= term and back["last_index"] >= applied,
@@ -365,7 +365,6 @@ def _run(c, work: _Workload, seconds: float) -> dict:
     text = result.explain()
     expect(result.ok is True, "the clients' history is not linearizable:\n"
            + (text if len(text) < 1500 else text[:1500] + " …"))
-    term_back = back["term"]
     return {"done": len(done), "writes": len(writes), "seconds": elapsed, "old": old, "new": new,
-            "failover": failover, "term": term_back, "last_index": back["last_index"],
+            "failover": failover, "term": back["term"], "last_index": back["last_index"],
             "history": len(history)}
